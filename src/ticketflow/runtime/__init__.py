@@ -1,0 +1,1 @@
+"""Running BPMN on SpiffWorkflow: the safe evaluator, compact state, one instance per ticket."""
