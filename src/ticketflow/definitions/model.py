@@ -1,0 +1,51 @@
+"""What a parsed BPMN process gives the engine: executable specs plus task metadata."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from ticketflow.definitions.forms import Form
+
+
+@dataclass(frozen=True)
+class UserTaskInfo:
+    """Everything the engine needs to know about one BPMN user task."""
+
+    element_id: str
+    name: str
+    lane: str | None
+    #: Static candidate groups (from ``camunda:candidateGroups`` or else the lane id).
+    candidate_groups: tuple[str, ...]
+    #: A ``${...}`` expression giving the groups from ticket data, evaluated when the task opens.
+    candidate_groups_expression: str | None
+    #: A ``${...}`` expression (or a literal user id) naming the assignee.
+    assignee_expression: str | None
+    form: Form
+    due_in: timedelta | None
+    documentation: str | None
+    line: int | None
+
+
+@dataclass(frozen=True)
+class ProcessDefinition:
+    """One executable process parsed from a BPMN file, ready to run."""
+
+    process_id: str
+    name: str
+    filename: str
+    content_hash: str
+    source: bytes
+    spec: Any
+    subprocess_specs: dict[str, Any]
+    user_tasks: dict[str, UserTaskInfo]
+    number_prefix: str
+    #: element id -> (kind, name) for every flow node, for readable history.
+    elements: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: Initial data from ``ticketflow.default.*`` process properties.
+    data_defaults: dict[str, Any] = field(default_factory=dict)
+    documentation: str | None = None
+    #: id of the deployed version (set once stored), and its version number.
+    definition_id: int | None = None
+    version: int | None = None
