@@ -1,0 +1,898 @@
+"""The :class:`Engine`: one method per user action, each one transaction.
+
+Every method opens a unit of work, reads what it needs through SQLAlchemy, steps the
+ticket's workflow in memory, writes the new state, task rows and history events, and
+commits (or, when the host passes its own ``session``, flushes inside a SAVEPOINT and
+leaves the commit to the host). A failure anywhere rolls the whole action back.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine as SAEngine
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
+
+from ticketflow.definitions.loader import load_paths, load_sources
+from ticketflow.definitions.model import ProcessDefinition, UserTaskInfo
+from ticketflow.errors import (
+    ConcurrencyError,
+    DataLimitError,
+    InvalidDataError,
+    PermissionDeniedError,
+    ProcessExecutionError,
+    TaskNotFoundError,
+    TaskStateError,
+    TicketNotFoundError,
+    UnknownProcessError,
+)
+from ticketflow.hooks.manager import make_plugin_manager
+from ticketflow.runtime.expressions import ExpressionError, evaluate
+from ticketflow.runtime.instance import Instance, StepResult
+from ticketflow.store import database
+from ticketflow.store.models import (
+    DefinitionRow,
+    EventRow,
+    TaskCandidateRow,
+    TaskRow,
+    TicketRow,
+    WorkflowStateRow,
+)
+from ticketflow.time.clock import Clock, SystemClock
+from ticketflow.users import User, as_user
+from ticketflow.views import DefinitionView, EventView, Page, TaskView, TicketView
+
+#: Intake channels known out of the box (``Engine(channels=...)`` replaces them).
+CHANNELS = (
+    "hotline",
+    "voice_mail",
+    "fax",
+    "sms",
+    "web",
+    "email",
+    "account_manager",
+    "business_hall",
+    "social",
+    "app",
+    "portal",
+)
+#: Default ticket priority by customer tier (0-100, higher is more urgent).
+TIER_PRIORITY = {"vip": 90, "key_account": 80, "gold": 70, "silver": 60, "ordinary": 50}
+DEFAULT_PRIORITY = 50
+OPEN_STATES = ("open", "suspended")
+TASK_ORDER = {
+    "due_at": TaskRow.due_at,
+    "priority": TaskRow.priority,
+    "created_at": TaskRow.created_at,
+    "id": TaskRow.id,
+}
+MAX_PAGE = 1000
+
+# Definitions parsed once per process, shared by every Engine: (content hash, process id).
+_PARSED: dict[tuple[str, str], ProcessDefinition] = {}
+
+
+class Engine:
+    """An embeddable work-order engine.
+
+    Build it from a database URL (``Engine("sqlite:///tickets.db")``, the default is an
+    SQLite file ``ticketflow.db`` in the working directory) or from the host's own
+    SQLAlchemy engine (``Engine(bind=host_engine)``). Any method also accepts
+    ``session=`` to run inside the host's session and transaction.
+
+    ``auto_migrate`` creates or upgrades ticketflow's tables on start; it defaults to
+    True for SQLite and False elsewhere (run ``ticketflow db upgrade`` in production).
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        bind: SAEngine | None = None,
+        clock: Clock | None = None,
+        plugins: Iterable[object] = (),
+        load_entry_points: bool = True,
+        auto_migrate: bool | None = None,
+        channels: Sequence[str] = CHANNELS,
+        max_data_bytes: int = 256 * 1024,
+    ) -> None:
+        if url is not None and bind is not None:
+            raise InvalidDataError("pass either a database url or bind=, not both")
+        self._owns_bind = bind is None
+        self.bind: SAEngine = (
+            bind if bind is not None else database.make_engine(url or "sqlite:///ticketflow.db")
+        )
+        if auto_migrate is None:
+            auto_migrate = self.bind.dialect.name == "sqlite"
+        if auto_migrate:
+            database.upgrade(self.bind)
+        else:
+            database.check_schema(self.bind)
+        self.clock: Clock = clock or SystemClock()
+        self.plugins = make_plugin_manager(plugins, entry_points=load_entry_points)
+        self.channels = tuple(channels)
+        self.max_data_bytes = max_data_bytes
+        self._sessions = sessionmaker(self.bind, expire_on_commit=False)
+        self._definitions: dict[int, ProcessDefinition] = {}
+
+    def close(self) -> None:
+        """Release the connection pool (only when the engine created it)."""
+        if self._owns_bind:
+            self.bind.dispose()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ units of work
+
+    @contextmanager
+    def _unit(self, session: Session | None) -> Iterator[Session]:
+        try:
+            if session is not None:
+                with session.begin_nested():
+                    yield session
+                return
+            with self._sessions() as own, own.begin():
+                yield own
+        except StaleDataError:
+            raise ConcurrencyError(
+                "the ticket or task was changed by another action at the same time; "
+                "nothing was saved - reload it and try again"
+            ) from None
+
+    # ------------------------------------------------------------------ definitions
+
+    def deploy(
+        self, *paths: str | Path, deployed_by: str | None = None, session: Session | None = None
+    ) -> list[DefinitionView]:
+        """Deploy the BPMN files at ``paths`` (files or folders).
+
+        A process whose file is unchanged keeps its current version; a changed file
+        becomes a new version, used by tickets opened from then on.
+        """
+        loaded = load_paths(paths)
+        views = []
+        with self._unit(session) as s:
+            for definition in loaded:
+                latest = self._latest_row(s, definition.process_id)
+                if latest is not None and latest.content_hash == definition.content_hash:
+                    row = latest
+                else:
+                    row = DefinitionRow(
+                        process_id=definition.process_id,
+                        version=(latest.version + 1) if latest else 1,
+                        name=definition.name,
+                        filename=definition.filename,
+                        content_hash=definition.content_hash,
+                        source=definition.source,
+                        deployed_at=self.clock.now(),
+                        deployed_by=deployed_by,
+                    )
+                    s.add(row)
+                    s.flush()
+                _PARSED.setdefault((definition.content_hash, definition.process_id), definition)
+                views.append(DefinitionView.from_row(row))
+        return views
+
+    def definitions(
+        self, process_id: str | None = None, *, session: Session | None = None
+    ) -> list[DefinitionView]:
+        """Deployed definitions, every version, by process id then version."""
+        with self._unit(session) as s:
+            q = select(DefinitionRow).order_by(DefinitionRow.process_id, DefinitionRow.version)
+            if process_id is not None:
+                q = q.where(DefinitionRow.process_id == process_id)
+            return [DefinitionView.from_row(r) for r in s.scalars(q)]
+
+    def definition(self, process_id: str, *, session: Session | None = None) -> ProcessDefinition:
+        """The latest deployed version of ``process_id``, parsed."""
+        with self._unit(session) as s:
+            row = self._latest_row(s, process_id)
+            if row is None:
+                raise UnknownProcessError(process_id, self._known_processes(s))
+            return self._definition(s, row.id)
+
+    def _latest_row(self, s: Session, process_id: str) -> DefinitionRow | None:
+        return s.scalars(
+            select(DefinitionRow)
+            .where(DefinitionRow.process_id == process_id)
+            .order_by(DefinitionRow.version.desc())
+            .limit(1)
+        ).first()
+
+    def _known_processes(self, s: Session) -> list[str]:
+        return list(s.scalars(select(DefinitionRow.process_id).distinct()))
+
+    def _definition(self, s: Session, definition_id: int) -> ProcessDefinition:
+        cached = self._definitions.get(definition_id)
+        if cached is not None:
+            return cached
+        row = s.get(DefinitionRow, definition_id)
+        if row is None:  # pragma: no cover - foreign key guarantees it
+            raise UnknownProcessError(f"definition #{definition_id}")
+        parsed = _PARSED.get((row.content_hash, row.process_id))
+        if parsed is None:
+            for d in load_sources([(row.filename, row.source)]):
+                _PARSED.setdefault((d.content_hash, d.process_id), d)
+            parsed = _PARSED[(row.content_hash, row.process_id)]
+        definition = replace(parsed, definition_id=row.id, version=row.version)
+        self._definitions[definition_id] = definition
+        return definition
+
+    # ------------------------------------------------------------------ tickets
+
+    def open_ticket(
+        self,
+        process_id: str,
+        *,
+        customer: str,
+        channel: str,
+        data: Mapping[str, Any] | None = None,
+        customer_tier: str | None = None,
+        priority: int | None = None,
+        region: str | None = None,
+        subject: str | None = None,
+        user: User | str | None = None,
+        session: Session | None = None,
+    ) -> TicketView:
+        """Open a ticket of ``process_id`` for ``customer`` received at ``channel``.
+
+        ``data`` becomes the ticket's initial process data (next to ``customer_id``,
+        ``customer_tier``, ``channel``, ``region``, ``priority`` and ``ticket_number``).
+        Returns the ticket with its first open tasks and a number such as
+        ``TS-20261123-000042``.
+        """
+        actor = as_user(user).id if user is not None else None
+        if not isinstance(customer, str) or not customer.strip() or len(customer) > 100:
+            raise InvalidDataError(
+                f"customer must be a non-empty id of at most 100 characters, got {customer!r}"
+            )
+        if channel not in self.channels:
+            raise InvalidDataError(
+                f"unknown channel {channel!r}; known channels: {', '.join(self.channels)}"
+            )
+        if priority is None:
+            priority = TIER_PRIORITY.get(customer_tier or "", DEFAULT_PRIORITY)
+        if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 100:
+            raise InvalidDataError(f"priority must be an integer from 0 to 100, got {priority!r}")
+        initial = self._check_data(data or {}, "open_ticket data")
+        now = self.clock.now()
+        with self._unit(session) as s:
+            drow = self._latest_row(s, process_id)
+            if drow is None:
+                raise UnknownProcessError(process_id, self._known_processes(s))
+            definition = self._definition(s, drow.id)
+            ticket = TicketRow(
+                definition_id=drow.id,
+                process_id=process_id,
+                status="open",
+                customer_id=customer,
+                customer_tier=customer_tier,
+                channel=channel,
+                priority=priority,
+                region=region,
+                subject=subject,
+                data={},
+                opened_by=actor,
+                opened_at=now,
+                updated_at=now,
+            )
+            s.add(ticket)
+            s.flush()
+            ticket.number = f"{definition.number_prefix}-{now:%Y%m%d}-{ticket.id:06d}"
+            process_data = {
+                **definition.data_defaults,
+                "ticket_number": ticket.number,
+                "customer_id": customer,
+                "customer_tier": customer_tier,
+                "channel": channel,
+                "region": region,
+                "priority": priority,
+                **initial,
+            }
+            instance, result = Instance.start(definition, process_data, ticket.number)
+            self._event(
+                s,
+                ticket,
+                now,
+                actor,
+                "ticket_opened",
+                None,
+                None,
+                {
+                    "process_id": process_id,
+                    "version": drow.version,
+                    "channel": channel,
+                    "customer_id": customer,
+                    "data": initial,
+                    "passed": result.passed,
+                    **({"scripts": result.scripted} if result.scripted else {}),
+                },
+            )
+            self._after_step(s, ticket, definition, instance, result, now, actor)
+            s.add(
+                WorkflowStateRow(
+                    ticket_id=ticket.id, state=instance.dump(), tree_size=instance.tree_size()
+                )
+            )
+            s.flush()
+            return self._ticket_view(s, ticket)
+
+    def ticket(self, number: str, *, session: Session | None = None) -> TicketView:
+        """The ticket with its current data and open tasks."""
+        with self._unit(session) as s:
+            return self._ticket_view(s, self._ticket_row(s, number))
+
+    def tickets(
+        self,
+        *,
+        customer: str | None = None,
+        process_id: str | None = None,
+        status: str | Sequence[str] | None = None,
+        offset: int = 0,
+        limit: int = 50,
+        session: Session | None = None,
+    ) -> Page[TicketView]:
+        """Tickets, newest first, filtered by customer, process and status (without tasks)."""
+        self._check_page(offset, limit)
+        with self._unit(session) as s:
+            q = select(TicketRow)
+            if customer is not None:
+                q = q.where(TicketRow.customer_id == customer)
+            if process_id is not None:
+                q = q.where(TicketRow.process_id == process_id)
+            if status is not None:
+                q = q.where(
+                    TicketRow.status.in_([status] if isinstance(status, str) else list(status))
+                )
+            total = s.scalar(select(func.count()).select_from(q.subquery())) or 0
+            rows = s.scalars(q.order_by(TicketRow.id.desc()).offset(offset).limit(limit)).all()
+            versions = self._versions(s, {r.definition_id for r in rows})
+            items = tuple(TicketView.from_row(r, versions[r.definition_id]) for r in rows)
+            return Page(items, total, offset, limit)
+
+    def history(self, number: str, *, session: Session | None = None) -> list[EventView]:
+        """Every event of the ticket, oldest first: who did what, when, with which data."""
+        with self._unit(session) as s:
+            ticket = self._ticket_row(s, number)
+            rows = s.scalars(
+                select(EventRow).where(EventRow.ticket_id == ticket.id).order_by(EventRow.id)
+            )
+            return [EventView.from_row(r, number) for r in rows]
+
+    def suspend(
+        self,
+        number: str,
+        user: User | str,
+        *,
+        reason: str | None = None,
+        session: Session | None = None,
+    ) -> TicketView:
+        """Suspend (挂起) an open ticket: its tasks can be neither claimed nor completed."""
+        return self._set_suspended(number, as_user(user), True, reason, session)
+
+    def resume(
+        self,
+        number: str,
+        user: User | str,
+        *,
+        reason: str | None = None,
+        session: Session | None = None,
+    ) -> TicketView:
+        """Resume a suspended ticket."""
+        return self._set_suspended(number, as_user(user), False, reason, session)
+
+    def _set_suspended(
+        self, number: str, user: User, suspend: bool, reason: str | None, session: Session | None
+    ) -> TicketView:
+        action = "suspend" if suspend else "resume"
+        want, become = ("open", "suspended") if suspend else ("suspended", "open")
+        past = "suspended" if suspend else "resumed"
+        now = self.clock.now()
+        with self._unit(session) as s:
+            ticket = self._ticket_row(s, number)
+            if ticket.status != want:
+                raise TaskStateError(
+                    f"ticket {number} is {ticket.status}; "
+                    f"only {'an' if want == 'open' else 'a'} {want} ticket can be {past}"
+                )
+            self._authorize(s, user, action, ticket, None)
+            ticket.status = become
+            ticket.updated_at = now
+            for task in self._open_task_rows(s, ticket.id):
+                task.state = become
+            self._event(
+                s,
+                ticket,
+                now,
+                user.id,
+                f"ticket_{past}",
+                None,
+                None,
+                {"reason": reason} if reason else {},
+            )
+            s.flush()
+            return self._ticket_view(s, ticket)
+
+    # ------------------------------------------------------------------ tasks
+
+    def task(self, task_id: int, *, session: Session | None = None) -> TaskView:
+        """One task, with its form fields and documentation."""
+        with self._unit(session) as s:
+            row = self._task_row(s, task_id)
+            ticket = s.get(TicketRow, row.ticket_id)
+            assert ticket is not None
+            return self._task_view(s, row)
+
+    def tasks(
+        self,
+        *,
+        assignee: str | None = None,
+        candidate_groups: Iterable[str] | None = None,
+        unassigned: bool | None = None,
+        process_id: str | None = None,
+        state: str | Sequence[str] | None = "open",
+        region: str | None = None,
+        ticket: str | None = None,
+        due_before: datetime | None = None,
+        min_priority: int | None = None,
+        order_by: str = "due_at",
+        descending: bool = False,
+        offset: int = 0,
+        limit: int = 50,
+        session: Session | None = None,
+    ) -> Page[TaskView]:
+        """Worklist query over task rows only (no workflow is loaded).
+
+        ``assignee`` gives a user's own tasks; ``candidate_groups`` a queue of tasks
+        offered to any of those groups (combine with ``unassigned=True`` for what is
+        still free to claim). Sorted by ``order_by`` (``due_at``, ``priority``,
+        ``created_at``, ``id``) with missing due dates last, then by id.
+        """
+        self._check_page(offset, limit)
+        if order_by not in TASK_ORDER:
+            raise InvalidDataError(
+                f"order_by must be one of {', '.join(TASK_ORDER)}, got {order_by!r}"
+            )
+        with self._unit(session) as s:
+            q = select(TaskRow)
+            if state is not None:
+                states = [state] if isinstance(state, str) else list(state)
+                q = q.where(TaskRow.state.in_(states))
+            if assignee is not None:
+                q = q.where(TaskRow.assignee == assignee)
+            if unassigned is True:
+                q = q.where(TaskRow.assignee.is_(None))
+            elif unassigned is False:
+                q = q.where(TaskRow.assignee.is_not(None))
+            if candidate_groups is not None:
+                groups = list(candidate_groups)
+                q = q.where(
+                    TaskRow.id.in_(
+                        select(TaskCandidateRow.task_id).where(
+                            TaskCandidateRow.group_name.in_(groups)
+                        )
+                    )
+                )
+            if process_id is not None:
+                q = q.where(TaskRow.process_id == process_id)
+            if region is not None:
+                q = q.where(TaskRow.region == region)
+            if ticket is not None:
+                q = q.where(TaskRow.ticket_number == ticket)
+            if due_before is not None:
+                q = q.where(TaskRow.due_at < due_before)
+            if min_priority is not None:
+                q = q.where(TaskRow.priority >= min_priority)
+            total = s.scalar(select(func.count()).select_from(q.subquery())) or 0
+            column = TASK_ORDER[order_by]
+            key = column.desc() if descending else column.asc()
+            rows = s.scalars(
+                q.order_by(column.is_(None), key, TaskRow.id).offset(offset).limit(limit)
+            ).all()
+            return Page(tuple(self._task_view(s, r) for r in rows), total, offset, limit)
+
+    def claim(self, task_id: int, user: User | str, *, session: Session | None = None) -> TaskView:
+        """Take an open task: it leaves the group queue and becomes the user's."""
+        actor = as_user(user)
+        now = self.clock.now()
+        with self._unit(session) as s:
+            row, ticket = self._actionable(s, task_id, "claim")
+            if row.assignee == actor.id:
+                return self._task_view(s, row)
+            if row.assignee is not None:
+                raise TaskStateError(
+                    f"task {task_id} '{row.element_id}' of ticket {row.ticket_number} is already "
+                    f"claimed by '{row.assignee}'"
+                )
+            self._authorize(s, actor, "claim", ticket, row)
+            row.assignee = actor.id
+            row.claimed_at = now
+            self._event(s, ticket, now, actor.id, "task_claimed", row.element_id, row.id, {})
+            s.flush()
+            return self._task_view(s, row)
+
+    def unclaim(
+        self, task_id: int, user: User | str, *, session: Session | None = None
+    ) -> TaskView:
+        """Give a claimed task back to its candidate groups."""
+        actor = as_user(user)
+        now = self.clock.now()
+        with self._unit(session) as s:
+            row, ticket = self._actionable(s, task_id, "unclaim")
+            if row.assignee is None:
+                raise TaskStateError(
+                    f"task {task_id} '{row.element_id}' of ticket {row.ticket_number} "
+                    "is not claimed"
+                )
+            self._authorize(s, actor, "unclaim", ticket, row)
+            previous = row.assignee
+            row.assignee = None
+            row.claimed_at = None
+            self._event(
+                s,
+                ticket,
+                now,
+                actor.id,
+                "task_unclaimed",
+                row.element_id,
+                row.id,
+                {"previous_assignee": previous},
+            )
+            s.flush()
+            return self._task_view(s, row)
+
+    def complete(
+        self,
+        task_id: int,
+        user: User | str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        session: Session | None = None,
+    ) -> TicketView:
+        """Complete a task with form ``data``; the ticket moves on to its next tasks.
+
+        The data is checked against the task's declared form fields first; nothing is
+        stored unless the whole step succeeds.
+        """
+        actor = as_user(user)
+        now = self.clock.now()
+        with self._unit(session) as s:
+            row, ticket = self._actionable(s, task_id, "complete")
+            self._authorize(s, actor, "complete", ticket, row)
+            definition = self._definition(s, ticket.definition_id)
+            info = self._task_info(definition, row.element_id)
+            where = f"ticket {ticket.number}, task {row.id} '{row.element_id}' ({row.name})"
+            cleaned = info.form.validate(data if data is not None else {}, where)
+            state_row = s.get(WorkflowStateRow, ticket.id)
+            assert state_row is not None
+            instance = Instance.load(definition, state_row.state, ticket.number)
+            before = dict(ticket.data)
+            result = instance.complete(row.spiff_task_id, cleaned)
+            if row.assignee is None:
+                row.assignee = actor.id
+                row.claimed_at = now
+            row.state = "completed"
+            row.completed_at = now
+            row.completed_by = actor.id
+            row.form_data = cleaned
+            self._drop_candidates(s, row.id)
+            after = instance.current_data()
+            self._event(
+                s,
+                ticket,
+                now,
+                actor.id,
+                "task_completed",
+                row.element_id,
+                row.id,
+                {
+                    "form": cleaned,
+                    "changes": _diff(before, after),
+                    "passed": result.passed,
+                    **({"scripts": result.scripted} if result.scripted else {}),
+                },
+            )
+            self._after_step(s, ticket, definition, instance, result, now, actor.id)
+            state_row.state = instance.dump()
+            state_row.tree_size = instance.tree_size()
+            s.flush()
+            return self._ticket_view(s, ticket)
+
+    # ------------------------------------------------------------------ internals
+
+    def _after_step(
+        self,
+        s: Session,
+        ticket: TicketRow,
+        definition: ProcessDefinition,
+        instance: Instance,
+        result: StepResult,
+        now: datetime,
+        actor: str | None,
+    ) -> None:
+        data = instance.current_data()
+        self._check_size(data, f"ticket {ticket.number} data")
+        ticket.data = data
+        ticket.updated_at = now
+        self._sync_tasks(s, ticket, definition, instance, now, actor)
+        if result.completed:
+            ticket.status = "closed"
+            ticket.closed_at = now
+            ticket.end_element = result.end_element
+            self._event(s, ticket, now, actor, "ticket_closed", result.end_element, None, {})
+
+    def _sync_tasks(
+        self,
+        s: Session,
+        ticket: TicketRow,
+        definition: ProcessDefinition,
+        instance: Instance,
+        now: datetime,
+        actor: str | None,
+    ) -> None:
+        ready = {str(t.id): t for t in instance.ready_user_tasks()}
+        existing = (
+            {r.spiff_task_id: r for r in self._open_task_rows(s, ticket.id)} if ticket.id else {}
+        )
+        for spiff_id, row in existing.items():
+            if spiff_id not in ready:
+                row.state = "cancelled"
+                row.completed_at = now
+                self._drop_candidates(s, row.id)
+                self._event(s, ticket, now, actor, "task_cancelled", row.element_id, row.id, {})
+        for spiff_id, task in ready.items():
+            if spiff_id in existing:
+                continue
+            element = task.task_spec.bpmn_id
+            info = self._task_info(definition, element)
+            groups, assignee = self._assignment(info, task.data, ticket.number or "")
+            row = TaskRow(
+                ticket_id=ticket.id,
+                ticket_number=ticket.number,
+                process_id=ticket.process_id,
+                definition_id=ticket.definition_id,
+                spiff_task_id=spiff_id,
+                element_id=element,
+                name=info.name,
+                lane=info.lane,
+                candidate_groups=",".join(groups),
+                assignee=assignee,
+                state="suspended" if ticket.status == "suspended" else "open",
+                priority=ticket.priority,
+                region=ticket.region,
+                created_at=now,
+                claimed_at=now if assignee else None,
+                due_at=now + info.due_in if info.due_in else None,
+            )
+            s.add(row)
+            s.flush()
+            for group in groups:
+                s.add(TaskCandidateRow(task_id=row.id, group_name=group))
+            self._event(
+                s,
+                ticket,
+                now,
+                actor,
+                "task_created",
+                element,
+                row.id,
+                {
+                    "name": info.name,
+                    "candidate_groups": list(groups),
+                    "assignee": assignee,
+                    "due_at": row.due_at.isoformat() if row.due_at else None,
+                },
+            )
+
+    def _assignment(
+        self, info: UserTaskInfo, data: Mapping[str, Any], number: str
+    ) -> tuple[tuple[str, ...], str | None]:
+        groups = info.candidate_groups
+        try:
+            if info.candidate_groups_expression:
+                value = evaluate(info.candidate_groups_expression, data)
+                items = value.split(",") if isinstance(value, str) else list(value or [])
+                groups = tuple(str(g).strip() for g in items if str(g).strip())
+                if not groups and info.lane:
+                    groups = (info.lane,)
+            assignee = info.assignee_expression
+            if assignee and assignee.startswith("${"):
+                from ticketflow.runtime.expressions import strip_el
+
+                value = evaluate(strip_el(assignee), data)
+                assignee = str(value) if value not in (None, "") else None
+        except (ExpressionError, TypeError) as exc:
+            raise ProcessExecutionError(
+                f"cannot work out who task '{info.element_id}' goes to: {exc}",
+                ticket=number,
+                element_id=info.element_id,
+            ) from None
+        if not groups and not assignee:
+            raise ProcessExecutionError(
+                f"task '{info.element_id}' would have no candidate group and no assignee",
+                ticket=number,
+                element_id=info.element_id,
+            )
+        return groups, assignee
+
+    def _task_info(self, definition: ProcessDefinition, element_id: str) -> UserTaskInfo:
+        info = definition.user_tasks.get(element_id)
+        if info is None:  # pragma: no cover - loader indexes every user task
+            raise ProcessExecutionError(
+                f"no user task '{element_id}' in process '{definition.process_id}'",
+                ticket=None,
+                element_id=element_id,
+            )
+        return info
+
+    def _actionable(self, s: Session, task_id: int, action: str) -> tuple[TaskRow, TicketRow]:
+        row = self._task_row(s, task_id)
+        ticket = s.get(TicketRow, row.ticket_id)
+        assert ticket is not None
+        if row.state == "suspended" or ticket.status == "suspended":
+            raise TaskStateError(
+                f"cannot {action} task {task_id} '{row.element_id}': "
+                f"ticket {ticket.number} is suspended"
+            )
+        if row.state != "open":
+            by = f" by '{row.completed_by}'" if row.completed_by else ""
+            at = f" at {row.completed_at:%Y-%m-%d %H:%M:%S}" if row.completed_at else ""
+            raise TaskStateError(
+                f"cannot {action} task {task_id} '{row.element_id}' of ticket {ticket.number}: "
+                f"it is already {row.state}{by}{at}"
+            )
+        return row, ticket
+
+    def _authorize(
+        self, s: Session, user: User, action: str, ticket: TicketRow, row: TaskRow | None
+    ) -> None:
+        ticket_view = TicketView.from_row(ticket, 0)
+        task_view = TaskView.from_row(row) if row is not None else None
+        allowed = self.plugins.hook.ticketflow_authorize(
+            user=user, action=action, ticket=ticket_view, task=task_view
+        )
+        if allowed is True:
+            return
+        if row is not None:
+            target = f"task {row.id} '{row.element_id}' of ticket {ticket.number}"
+            groups = ", ".join(task_view.candidate_groups) if task_view else ""
+            if row.assignee and row.assignee != user.id:
+                reason = f"it is assigned to '{row.assignee}'"
+            elif user.region and ticket.region and user.region != ticket.region:
+                reason = f"the ticket is in region '{ticket.region}', the user in '{user.region}'"
+            else:
+                reason = f"the user is in none of its candidate groups ({groups})"
+        else:
+            target = f"ticket {ticket.number}"
+            reason = "this needs the supervisor role"
+        if allowed is False or allowed is None:
+            raise PermissionDeniedError(user.id, action, target, reason)
+
+    def _ticket_row(self, s: Session, number: str) -> TicketRow:
+        row = s.scalars(select(TicketRow).where(TicketRow.number == number)).first()
+        if row is None:
+            raise TicketNotFoundError(number)
+        return row
+
+    def _task_row(self, s: Session, task_id: int) -> TaskRow:
+        if isinstance(task_id, bool) or not isinstance(task_id, int):
+            raise InvalidDataError(f"a task id is an integer, got {task_id!r}")
+        row = s.get(TaskRow, task_id)
+        if row is None:
+            raise TaskNotFoundError(task_id)
+        return row
+
+    def _open_task_rows(self, s: Session, ticket_id: int) -> list[TaskRow]:
+        return list(
+            s.scalars(
+                select(TaskRow)
+                .where(TaskRow.ticket_id == ticket_id, TaskRow.state.in_(OPEN_STATES))
+                .order_by(TaskRow.id)
+            )
+        )
+
+    def _drop_candidates(self, s: Session, task_id: int) -> None:
+        for cand in s.scalars(select(TaskCandidateRow).where(TaskCandidateRow.task_id == task_id)):
+            s.delete(cand)
+
+    def _versions(self, s: Session, ids: set[int]) -> dict[int, int]:
+        if not ids:
+            return {}
+        rows = s.execute(
+            select(DefinitionRow.id, DefinitionRow.version).where(DefinitionRow.id.in_(ids))
+        )
+        return {i: v for i, v in rows.tuples()}
+
+    def _task_view(self, s: Session, row: TaskRow) -> TaskView:
+        definition = self._definition(s, row.definition_id)
+        return TaskView.from_row(row, *self._form_of(definition, row.element_id))
+
+    def _ticket_view(self, s: Session, ticket: TicketRow) -> TicketView:
+        definition = self._definition(s, ticket.definition_id)
+        tasks = tuple(self._task_view(s, r) for r in self._open_task_rows(s, ticket.id))
+        assert definition.version is not None
+        return TicketView.from_row(ticket, definition.version, tasks)
+
+    @staticmethod
+    def _form_of(definition: ProcessDefinition, element_id: str) -> tuple[Any, str | None]:
+        info = definition.user_tasks.get(element_id)
+        return (info.form.fields, info.documentation) if info else ((), None)
+
+    def _event(
+        self,
+        s: Session,
+        ticket: TicketRow,
+        at: datetime,
+        actor: str | None,
+        kind: str,
+        element_id: str | None,
+        task_id: int | None,
+        details: dict[str, Any],
+    ) -> None:
+        s.add(
+            EventRow(
+                ticket_id=ticket.id,
+                at=at,
+                actor=actor,
+                kind=kind,
+                element_id=element_id,
+                task_id=task_id,
+                details=details,
+            )
+        )
+
+    def _check_data(self, data: Mapping[str, Any], what: str) -> dict[str, Any]:
+        if not isinstance(data, Mapping):
+            raise InvalidDataError(f"{what} must be a mapping, got {type(data).__name__}")
+        for key in data:
+            if not isinstance(key, str) or not key.isidentifier() or key.startswith("_"):
+                raise InvalidDataError(
+                    f"{what}: key {key!r} is not a valid name "
+                    "(letters, digits, _; not starting with _)"
+                )
+        clean = dict(data)
+        self._check_size(clean, what)
+        return clean
+
+    def _check_size(self, data: Mapping[str, Any], what: str) -> None:
+        try:
+            size = len(json.dumps(data, ensure_ascii=False, default=_no_default).encode())
+        except TypeError as exc:
+            raise InvalidDataError(
+                f"{what} must be JSON data (str, numbers, bools, None, lists, dicts): {exc}"
+            ) from None
+        if size > self.max_data_bytes:
+            raise DataLimitError(f"{what} is {size} bytes; the limit is {self.max_data_bytes}")
+
+    @staticmethod
+    def _check_page(offset: int, limit: int) -> None:
+        if not isinstance(offset, int) or offset < 0:
+            raise InvalidDataError(f"offset must be a non-negative integer, got {offset!r}")
+        if not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+            raise InvalidDataError(f"limit must be an integer from 1 to {MAX_PAGE}, got {limit!r}")
+
+
+def _no_default(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} value {value!r} is not JSON data")
+
+
+def _diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Keys whose value changed: ``{key: {"old": ..., "new": ...}}`` (absent reads as None)."""
+    changes: dict[str, dict[str, Any]] = {}
+    for key in before.keys() | after.keys():
+        old, new = before.get(key), after.get(key)
+        if old != new:
+            changes[key] = {"old": old, "new": new}
+    return dict(sorted(changes.items()))
