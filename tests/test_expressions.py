@@ -116,8 +116,7 @@ def test_unknown_name_is_reported_by_name() -> None:
         evaluate("satisfied == False", {"resolved": True})
     error = info.value
     assert str(error) == (
-        "expression 'satisfied == False' refers to 'satisfied', "
-        "which the ticket data does not have"
+        "expression 'satisfied == False' refers to 'satisfied', which the ticket data does not have"
     )
     assert error.kind == "unknown-name"
     assert error.name == "satisfied"
@@ -195,8 +194,12 @@ def test_checked_expressions_are_cached() -> None:
 def test_error_survives_pickling() -> None:
     error = ExpressionError("a == b", "refers to 'b'", kind="unknown-name", name="b")
     copy = pickle.loads(pickle.dumps(error))
-    assert (copy.expression, copy.reason, copy.kind, copy.name) == ("a == b", "refers to 'b'",
-                                                                   "unknown-name", "b")
+    assert (copy.expression, copy.reason, copy.kind, copy.name) == (
+        "a == b",
+        "refers to 'b'",
+        "unknown-name",
+        "b",
+    )
     assert str(copy) == str(error)
 
 
@@ -527,12 +530,74 @@ def test_scripts_cannot_grow_values_without_bound(script: str) -> None:
 # Property tests: nothing but ExpressionError ever escapes
 
 TOKENS = [
-    "a", "b", "tags", "address", "amount", "1", "0", "-1", "2.5", "1e308", "'x'", "''", "True",
-    "None", "true", "null", "(", ")", "[", "]", "{", "}", ",", ":", ".", "+", "-", "*", "/",
-    "//", "%", "**", "==", "!=", "<", ">=", "in", "not", "and", "or", "if", "else", "is",
-    "len", "str", "int", "float", "round", "sum", "sorted", "max", "min", "any", "abs",
-    "lower", "strip", "get", "startswith", "f'{a}'", "f'{", "=", "lambda", "__class__", "_x",
-    "'%s'", "100000", "reverse=True", "default=0",
+    "a",
+    "b",
+    "tags",
+    "address",
+    "amount",
+    "1",
+    "0",
+    "-1",
+    "2.5",
+    "1e308",
+    "'x'",
+    "''",
+    "True",
+    "None",
+    "true",
+    "null",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    ":",
+    ".",
+    "+",
+    "-",
+    "*",
+    "/",
+    "//",
+    "%",
+    "**",
+    "==",
+    "!=",
+    "<",
+    ">=",
+    "in",
+    "not",
+    "and",
+    "or",
+    "if",
+    "else",
+    "is",
+    "len",
+    "str",
+    "int",
+    "float",
+    "round",
+    "sum",
+    "sorted",
+    "max",
+    "min",
+    "any",
+    "abs",
+    "lower",
+    "strip",
+    "get",
+    "startswith",
+    "f'{a}'",
+    "f'{",
+    "=",
+    "lambda",
+    "__class__",
+    "_x",
+    "'%s'",
+    "100000",
+    "reverse=True",
+    "default=0",
 ]
 SOURCE = st.one_of(
     st.text(max_size=60),

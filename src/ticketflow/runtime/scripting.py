@@ -34,6 +34,7 @@ class SafeEnvironment(BasePythonScriptEngineEnvironment):  # type: ignore[misc]
         raise expressions.ExpressionError(
             str(kwargs.get("operation_name", "service task")),
             "service tasks are performed by connector plugins, not by the script engine",
+            kind="runtime",
         )
 
 

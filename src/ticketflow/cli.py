@@ -1,0 +1,159 @@
+"""The ``ticketflow`` command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ticketflow.errors import TicketflowError
+
+app = typer.Typer(help="ticketflow: BPMN work orders for customer service.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console()
+
+UrlOption = Annotated[
+    str,
+    typer.Option("--url", envvar="TICKETFLOW_DATABASE_URL", help="SQLAlchemy database URL."),
+]
+DEFAULT_URL = "sqlite:///ticketflow.db"
+
+
+def _fail(exc: Exception) -> None:
+    console.print(f"[red]error:[/] {exc}")
+    raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    db: Annotated[Path, typer.Option(help="SQLite file for the demo (recreated).")] = Path(
+        "ticketflow-demo.db"
+    ),
+) -> None:
+    """Drive several complaint tickets along different paths and print their journeys."""
+    from ticketflow.demo import run_demo
+
+    try:
+        run_demo(db, console)
+    except (TicketflowError, FileNotFoundError) as exc:
+        _fail(exc)
+
+
+@db_app.command("upgrade")
+def db_upgrade(url: UrlOption = DEFAULT_URL, revision: str = "head") -> None:
+    """Create or upgrade ticketflow's tables."""
+    from ticketflow.store import database
+
+    engine = database.make_engine(url)
+    try:
+        database.upgrade(engine, revision)
+        with engine.connect() as conn:
+            console.print(f"schema at revision {database.current_revision(conn)}")
+    finally:
+        engine.dispose()
+
+
+@app.command()
+def validate(paths: list[Path]) -> None:
+    """Check BPMN files; print every definition found or the first error with file:line."""
+    from ticketflow.definitions.loader import load_paths
+
+    try:
+        definitions = load_paths(paths)
+    except TicketflowError as exc:
+        _fail(exc)
+        return
+    for d in definitions:
+        console.print(
+            f"[green]ok[/] {d.filename}: process '{d.process_id}' ({d.name}), "
+            f"{len(d.user_tasks)} user tasks"
+        )
+
+
+@app.command()
+def deploy(paths: list[Path], url: UrlOption = DEFAULT_URL) -> None:
+    """Deploy BPMN files or folders (a changed file becomes a new version)."""
+    from ticketflow.engine import Engine
+
+    try:
+        with Engine(url) as engine:
+            for d in engine.deploy(*paths):
+                console.print(
+                    f"{d.process_id} v{d.version} ({d.content_hash[:12]}) from {d.filename}"
+                )
+    except TicketflowError as exc:
+        _fail(exc)
+
+
+@app.command()
+def definitions(url: UrlOption = DEFAULT_URL) -> None:
+    """List deployed process definitions and their versions."""
+    from ticketflow.engine import Engine
+
+    with Engine(url) as engine:
+        table = Table("process", "version", "name", "deployed at", "hash")
+        for d in engine.definitions():
+            table.add_row(
+                d.process_id,
+                str(d.version),
+                d.name,
+                f"{d.deployed_at:%Y-%m-%d %H:%M}",
+                d.content_hash[:12],
+            )
+        console.print(table)
+
+
+@app.command()
+def ticket(number: str, url: UrlOption = DEFAULT_URL) -> None:
+    """Print a ticket's journey."""
+    from ticketflow.engine import Engine
+    from ticketflow.journey import print_journey
+
+    try:
+        with Engine(url) as engine:
+            print_journey(engine, number, console)
+    except TicketflowError as exc:
+        _fail(exc)
+
+
+@app.command()
+def tasks(
+    url: UrlOption = DEFAULT_URL,
+    group: Annotated[list[str] | None, typer.Option(help="Candidate group (repeatable).")] = None,
+    assignee: str | None = None,
+    limit: int = 50,
+) -> None:
+    """List open tasks, by due time."""
+    from ticketflow.engine import Engine
+
+    with Engine(url) as engine:
+        page = engine.tasks(candidate_groups=group, assignee=assignee, limit=limit)
+        table = Table(
+            "id",
+            "task",
+            "ticket",
+            "groups",
+            "assignee",
+            "priority",
+            "due",
+            title=f"{page.total} open tasks",
+        )
+        for t in page:
+            table.add_row(
+                str(t.id),
+                t.name,
+                t.ticket_number,
+                ",".join(t.candidate_groups),
+                t.assignee or "",
+                str(t.priority),
+                f"{t.due_at:%Y-%m-%d %H:%M}" if t.due_at else "",
+            )
+        console.print(table)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,70 @@
+"""The command line: demo, validate, db upgrade, deploy, definitions, ticket, tasks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ticketflow.cli import app
+
+from .bpmn_samples import loop_process
+from .conftest import PROCESSES
+
+runner = CliRunner()
+
+
+def test_demo_drives_real_tickets(tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"
+    result = runner.invoke(app, ["demo", "--db", str(db)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "6 tickets, 5 closed" in out
+    for phrase in (
+        "solved at the front desk",
+        "unsatisfied callback reopens handling",
+        "suspended",
+        "resumed",
+        "dept_network",
+        "closed at 结案 Closed",
+    ):
+        assert phrase in out
+    assert db.exists()
+    # The demo database is a real store: the CLI can read it back.
+    number = next(w for w in out.split() if w.startswith("TS-"))
+    shown = runner.invoke(
+        app, ["ticket", number, "--url", f"sqlite:///{db}"], env={"COLUMNS": "200"}
+    )
+    assert shown.exit_code == 0 and number in shown.output
+    listed = runner.invoke(app, ["tasks", "--url", f"sqlite:///{db}", "--group", "dept_network"])
+    assert listed.exit_code == 0 and "1 open tasks" in listed.output
+
+
+def test_validate(tmp_path: Path) -> None:
+    ok = runner.invoke(app, ["validate", str(PROCESSES)])
+    assert ok.exit_code == 0
+    assert "process 'complaint'" in ok.output
+    bad = tmp_path / "bad.bpmn"
+    bad.write_text(loop_process(condition="__import__('os').getcwd()"), encoding="utf-8")
+    result = runner.invoke(app, ["validate", str(bad)], env={"COLUMNS": "300"})
+    assert result.exit_code == 1
+    assert f"{bad}:" in result.output.replace("\n", "")
+    assert "element 'f5'" in result.output
+
+
+def test_db_upgrade_deploy_and_definitions(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    up = runner.invoke(app, ["db", "upgrade", "--url", url])
+    assert up.exit_code == 0 and "schema at revision 0001" in up.output
+    dep = runner.invoke(app, ["deploy", str(PROCESSES), "--url", url])
+    assert dep.exit_code == 0 and "complaint v1" in dep.output
+    defs = runner.invoke(app, ["definitions", "--url", url])
+    assert defs.exit_code == 0 and "complaint" in defs.output
+    missing = runner.invoke(app, ["ticket", "TS-nope", "--url", url])
+    assert missing.exit_code == 1 and "does not exist" in missing.output
+
+
+@pytest.mark.parametrize("args", [["--help"], ["db", "--help"]])
+def test_help(args: list[str]) -> None:
+    assert runner.invoke(app, args).exit_code == 0
