@@ -121,6 +121,9 @@ class Engine:
         self.channels = tuple(channels)
         self.max_data_bytes = max_data_bytes
         self._sessions = sessionmaker(self.bind, expire_on_commit=False)
+        self._read_sessions = sessionmaker(
+            self.bind.execution_options(**{database.READ_ONLY: True}), expire_on_commit=False
+        )
         self._definitions: dict[int, ProcessDefinition] = {}
 
     def close(self) -> None:
@@ -137,13 +140,14 @@ class Engine:
     # ------------------------------------------------------------------ units of work
 
     @contextmanager
-    def _unit(self, session: Session | None) -> Iterator[Session]:
+    def _unit(self, session: Session | None, *, read_only: bool = False) -> Iterator[Session]:
         try:
             if session is not None:
                 with session.begin_nested():
                     yield session
                 return
-            with self._sessions() as own, own.begin():
+            factory = self._read_sessions if read_only else self._sessions
+            with factory() as own, own.begin():
                 yield own
         except StaleDataError:
             raise ConcurrencyError(
@@ -189,7 +193,7 @@ class Engine:
         self, process_id: str | None = None, *, session: Session | None = None
     ) -> list[DefinitionView]:
         """Deployed definitions, every version, by process id then version."""
-        with self._unit(session) as s:
+        with self._unit(session, read_only=True) as s:
             q = select(DefinitionRow).order_by(DefinitionRow.process_id, DefinitionRow.version)
             if process_id is not None:
                 q = q.where(DefinitionRow.process_id == process_id)
@@ -197,7 +201,7 @@ class Engine:
 
     def definition(self, process_id: str, *, session: Session | None = None) -> ProcessDefinition:
         """The latest deployed version of ``process_id``, parsed."""
-        with self._unit(session) as s:
+        with self._unit(session, read_only=True) as s:
             row = self._latest_row(s, process_id)
             if row is None:
                 raise UnknownProcessError(process_id, self._known_processes(s))
@@ -331,7 +335,7 @@ class Engine:
 
     def ticket(self, number: str, *, session: Session | None = None) -> TicketView:
         """The ticket with its current data and open tasks."""
-        with self._unit(session) as s:
+        with self._unit(session, read_only=True) as s:
             return self._ticket_view(s, self._ticket_row(s, number))
 
     def tickets(
@@ -346,7 +350,7 @@ class Engine:
     ) -> Page[TicketView]:
         """Tickets, newest first, filtered by customer, process and status (without tasks)."""
         self._check_page(offset, limit)
-        with self._unit(session) as s:
+        with self._unit(session, read_only=True) as s:
             q = select(TicketRow)
             if customer is not None:
                 q = q.where(TicketRow.customer_id == customer)
@@ -364,7 +368,7 @@ class Engine:
 
     def history(self, number: str, *, session: Session | None = None) -> list[EventView]:
         """Every event of the ticket, oldest first: who did what, when, with which data."""
-        with self._unit(session) as s:
+        with self._unit(session, read_only=True) as s:
             ticket = self._ticket_row(s, number)
             rows = s.scalars(
                 select(EventRow).where(EventRow.ticket_id == ticket.id).order_by(EventRow.id)
@@ -429,7 +433,7 @@ class Engine:
 
     def task(self, task_id: int, *, session: Session | None = None) -> TaskView:
         """One task, with its form fields and documentation."""
-        with self._unit(session) as s:
+        with self._unit(session, read_only=True) as s:
             row = self._task_row(s, task_id)
             ticket = s.get(TicketRow, row.ticket_id)
             assert ticket is not None
@@ -465,7 +469,7 @@ class Engine:
             raise InvalidDataError(
                 f"order_by must be one of {', '.join(TASK_ORDER)}, got {order_by!r}"
             )
-        with self._unit(session) as s:
+        with self._unit(session, read_only=True) as s:
             q = select(TaskRow)
             if state is not None:
                 states = [state] if isinstance(state, str) else list(state)

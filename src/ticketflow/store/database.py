@@ -22,6 +22,8 @@ from ticketflow.errors import StoreError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "tf_alembic_version"
+#: Execution option marking a connection whose transaction only reads.
+READ_ONLY = "ticketflow_read_only"
 
 
 def make_engine(url: str, **kwargs: Any) -> SAEngine:
@@ -51,7 +53,10 @@ def _tune_sqlite(engine: SAEngine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if not memory else "BEGIN")
+        # Writers take the write lock up front (they queue instead of failing on upgrade);
+        # read-only units (execution option READ_ONLY) use a plain deferred BEGIN.
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if memory or read_only else "BEGIN IMMEDIATE")
 
 
 def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
