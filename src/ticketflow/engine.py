@@ -35,7 +35,7 @@ from ticketflow.errors import (
     UnknownProcessError,
 )
 from ticketflow.hooks.manager import make_plugin_manager
-from ticketflow.runtime.expressions import ExpressionError, evaluate
+from ticketflow.runtime.expressions import ExpressionError, evaluate, strip_el
 from ticketflow.runtime.instance import Instance, StepResult
 from ticketflow.store import database
 from ticketflow.store.models import (
@@ -713,8 +713,6 @@ class Engine:
                     groups = (info.lane,)
             assignee = info.assignee_expression
             if assignee and assignee.startswith("${"):
-                from ticketflow.runtime.expressions import strip_el
-
                 value = evaluate(strip_el(assignee), data)
                 assignee = str(value) if value not in (None, "") else None
         except (ExpressionError, TypeError) as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -181,21 +181,30 @@ def _owner_id(el: etree._Element) -> str | None:
     return None
 
 
+def _check_safe(
+    check: Callable[[str], None],
+    text: str,
+    what: str,
+    filename: str,
+    line: int | None,
+    element_id: str | None,
+) -> None:
+    try:
+        check(text)
+    except ExpressionError as exc:
+        raise DefinitionError(
+            f"unsafe or invalid {what}: {exc}", file=filename, line=line, element_id=element_id
+        ) from None
+
+
 def _check_expressions(root: etree._Element, filename: str) -> None:
     for tag in _EXPRESSION_TAGS:
         for el in root.iter(_q(tag)):
             text = (el.text or "").strip()
-            if not text:
-                continue
-            try:
-                check_expression(strip_el(text))
-            except ExpressionError as exc:
-                raise DefinitionError(
-                    f"unsafe or invalid {tag}: {exc}",
-                    file=filename,
-                    line=el.sourceline,
-                    element_id=_owner_id(el),
-                ) from None
+            if text:
+                _check_safe(
+                    check_expression, strip_el(text), tag, filename, el.sourceline, _owner_id(el)
+                )
     for task in root.iter(_q("scriptTask")):
         language = (task.get("scriptFormat") or "").strip().lower()
         if language not in _SCRIPT_LANGUAGES:
@@ -214,28 +223,23 @@ def _check_expressions(root: etree._Element, filename: str) -> None:
                 line=task.sourceline,
                 element_id=task.get("id"),
             )
-        try:
-            check_script(script.text or "")
-        except ExpressionError as exc:
-            raise DefinitionError(
-                f"unsafe or invalid script: {exc}",
-                file=filename,
-                line=script.sourceline,
-                element_id=task.get("id"),
-            ) from None
+        _check_safe(
+            check_script, script.text or "", "script", filename, script.sourceline, task.get("id")
+        )
     for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
         for attr in ("candidateGroups", "assignee", "candidateUsers", "dueDate"):
-            value = el.get(_q(attr, CAMUNDA_NS)) if isinstance(el.tag, str) else None
+            value = el.get(_q(attr, CAMUNDA_NS))
             if value and "${" in value:
-                try:
-                    check_expression(strip_el(value))
-                except ExpressionError as exc:
-                    raise DefinitionError(
-                        f"unsafe or invalid camunda:{attr}: {exc}",
-                        file=filename,
-                        line=el.sourceline,
-                        element_id=el.get("id"),
-                    ) from None
+                _check_safe(
+                    check_expression,
+                    strip_el(value),
+                    f"camunda:{attr}",
+                    filename,
+                    el.sourceline,
+                    el.get("id"),
+                )
 
 
 def _wrap_validation(
