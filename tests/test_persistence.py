@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from ticketflow import Engine
 
 from .conftest import PROCESSES, Staff
@@ -58,3 +60,24 @@ def test_many_tickets_keep_their_own_state(make_engine: Callable[..., Engine]) -
     assert restarted.tasks(candidate_groups=["callback_agent"]).total == 2
     numbers = [t.number for t in moved]
     assert len(set(numbers)) == len(numbers)
+
+
+def test_unreadable_state_is_a_clear_error_and_changes_nothing(
+    make_engine: Callable[..., Engine],
+) -> None:
+    from sqlalchemy import update
+
+    from ticketflow import StoreError
+    from ticketflow.store.models import WorkflowStateRow
+
+    engine = make_engine()
+    engine.deploy(PROCESSES)
+    ticket = open_complaint(engine)
+    for broken in ("{not json", '{"format": 99}', '{"format": 1, "tasks": {}}'):
+        with engine.bind.begin() as conn:
+            conn.execute(update(WorkflowStateRow).values(state=broken))
+        with pytest.raises(
+            StoreError, match=f"ticket {ticket.number}: stored workflow state cannot be read"
+        ):
+            engine.complete(ticket.task("front_desk").id, Staff.agent, {"resolved": True})
+        assert engine.ticket(ticket.number) == ticket

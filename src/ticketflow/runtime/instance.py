@@ -12,7 +12,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundExcepti
 from SpiffWorkflow.util.task import TaskState
 
 from ticketflow.definitions.model import ProcessDefinition
-from ticketflow.errors import ProcessExecutionError, TaskStateError
+from ticketflow.errors import ProcessExecutionError, StoreError, TaskStateError
 from ticketflow.runtime import state
 from ticketflow.runtime.expressions import ExpressionError
 from ticketflow.runtime.scripting import SAFE_SCRIPT_ENGINE
@@ -56,9 +56,15 @@ class Instance:
 
     @classmethod
     def load(cls, definition: ProcessDefinition, stored: str, ticket: str | None) -> Instance:
-        workflow = state.restore(
-            stored, definition.spec, definition.subprocess_specs, SAFE_SCRIPT_ENGINE
-        )
+        try:
+            workflow = state.restore(
+                stored, definition.spec, definition.subprocess_specs, SAFE_SCRIPT_ENGINE
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise StoreError(
+                f"ticket {ticket}: stored workflow state cannot be read "
+                f"({type(exc).__name__}: {exc}); the ticket was left unchanged"
+            ) from exc
         return cls(definition, workflow, ticket)
 
     def dump(self) -> str:
