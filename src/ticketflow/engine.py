@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from ticketflow.definitions.loader import load_paths, load_sources
+from ticketflow.definitions.loader import load_sources, read_sources, scan_references
 from ticketflow.definitions.model import ProcessDefinition, UserTaskInfo
 from ticketflow.errors import (
     ConcurrencyError,
@@ -29,6 +29,7 @@ from ticketflow.errors import (
     InvalidDataError,
     PermissionDeniedError,
     ProcessExecutionError,
+    StoreError,
     TaskNotFoundError,
     TaskStateError,
     TicketNotFoundError,
@@ -162,13 +163,26 @@ class Engine:
     ) -> list[DefinitionView]:
         """Deploy the BPMN files at ``paths`` (files or folders).
 
-        A process whose file is unchanged keeps its current version; a changed file
-        becomes a new version, used by tickets opened from then on.
+        Files are parsed together, so call activities resolve across them; a called
+        process not among them resolves to its latest deployed version. A process whose
+        file (and called processes) are unchanged keeps its current version; otherwise it
+        becomes a new version, used by tickets opened from then on, while running
+        tickets stay on theirs.
         """
-        loaded = load_paths(paths)
+        batch = read_sources(paths)
+        defined, called = scan_references(batch)
         views = []
         with self._unit(session) as s:
-            for definition in loaded:
+            extra_rows = {
+                pid: row
+                for pid in sorted(called - defined)
+                if (row := self._latest_row(s, pid)) is not None
+            }
+            extra = [(r.filename, r.source) for r in extra_rows.values()]
+            loaded = load_sources(batch + extra, only={name for name, _ in batch})
+            rows: dict[str, DefinitionRow] = dict(extra_rows)
+            # Callees first, so a caller can pin the versions it calls.
+            for definition in sorted(loaded, key=lambda d: len(d.called)):
                 latest = self._latest_row(s, definition.process_id)
                 if latest is not None and latest.content_hash == definition.content_hash:
                     row = latest
@@ -182,12 +196,18 @@ class Engine:
                         source=definition.source,
                         deployed_at=self.clock.now(),
                         deployed_by=deployed_by,
+                        dependencies={},
                     )
                     s.add(row)
                     s.flush()
+                rows[definition.process_id] = row
                 _PARSED.setdefault((definition.content_hash, definition.process_id), definition)
+            for definition in loaded:
+                row = rows[definition.process_id]
+                if not row.dependencies and definition.called:
+                    row.dependencies = {pid: rows[pid].id for pid in definition.called}
                 views.append(DefinitionView.from_row(row))
-        return views
+        return sorted(views, key=lambda v: v.process_id)
 
     def definitions(
         self, process_id: str | None = None, *, session: Session | None = None
@@ -227,9 +247,17 @@ class Engine:
             raise UnknownProcessError(f"definition #{definition_id}")
         parsed = _PARSED.get((row.content_hash, row.process_id))
         if parsed is None:
-            for d in load_sources([(row.filename, row.source)]):
+            deps = [s.get(DefinitionRow, i) for i in row.dependencies.values()]
+            sources = [(row.filename, row.source)]
+            sources += [(d.filename, d.source) for d in deps if d is not None]
+            for d in load_sources(sources, only={row.filename}):
                 _PARSED.setdefault((d.content_hash, d.process_id), d)
-            parsed = _PARSED[(row.content_hash, row.process_id)]
+            parsed = _PARSED.get((row.content_hash, row.process_id))
+            if parsed is None:
+                raise StoreError(
+                    f"definition {row.process_id} v{row.version} no longer parses to the "
+                    "content it was deployed with"
+                )
         definition = replace(parsed, definition_id=row.id, version=row.version)
         self._definitions[definition_id] = definition
         return definition
@@ -247,6 +275,7 @@ class Engine:
         priority: int | None = None,
         region: str | None = None,
         subject: str | None = None,
+        business_key: str | None = None,
         user: User | str | None = None,
         session: Session | None = None,
     ) -> TicketView:
@@ -254,6 +283,8 @@ class Engine:
 
         ``data`` becomes the ticket's initial process data (next to ``customer_id``,
         ``customer_tier``, ``channel``, ``region``, ``priority`` and ``ticket_number``).
+        ``business_key`` is the host's own key for the case (an order or site id); tickets
+        can be looked up by it with :meth:`tickets`.
         Returns the ticket with its first open tasks and a number such as
         ``TS-20261123-000042``.
         """
@@ -265,6 +296,12 @@ class Engine:
         if channel not in self.channels:
             raise InvalidDataError(
                 f"unknown channel {channel!r}; known channels: {', '.join(self.channels)}"
+            )
+        if business_key is not None and (
+            not isinstance(business_key, str) or not 0 < len(business_key) <= 200
+        ):
+            raise InvalidDataError(
+                f"business_key must be a string of 1-200 characters, got {business_key!r}"
             )
         if priority is None:
             priority = TIER_PRIORITY.get(customer_tier or "", DEFAULT_PRIORITY)
@@ -287,6 +324,7 @@ class Engine:
                 priority=priority,
                 region=region,
                 subject=subject,
+                business_key=business_key,
                 data={},
                 opened_by=actor,
                 opened_at=now,
@@ -303,6 +341,7 @@ class Engine:
                 "channel": channel,
                 "region": region,
                 "priority": priority,
+                "business_key": business_key,
                 **initial,
             }
             instance, result = Instance.start(definition, process_data, ticket.number)
@@ -344,11 +383,13 @@ class Engine:
         customer: str | None = None,
         process_id: str | None = None,
         status: str | Sequence[str] | None = None,
+        business_key: str | None = None,
         offset: int = 0,
         limit: int = 50,
         session: Session | None = None,
     ) -> Page[TicketView]:
-        """Tickets, newest first, filtered by customer, process and status (without tasks)."""
+        """Tickets, newest first, filtered by customer, process, status and business key
+        (without their tasks)."""
         self._check_page(offset, limit)
         with self._unit(session, read_only=True) as s:
             q = select(TicketRow)
@@ -356,6 +397,8 @@ class Engine:
                 q = q.where(TicketRow.customer_id == customer)
             if process_id is not None:
                 q = q.where(TicketRow.process_id == process_id)
+            if business_key is not None:
+                q = q.where(TicketRow.business_key == business_key)
             if status is not None:
                 q = q.where(
                     TicketRow.status.in_([status] if isinstance(status, str) else list(status))

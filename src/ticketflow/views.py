@@ -85,6 +85,7 @@ class TicketView:
     priority: int
     region: str | None
     subject: str | None
+    business_key: str | None
     data: dict[str, Any]
     opened_by: str | None
     opened_at: datetime
@@ -108,6 +109,7 @@ class TicketView:
             priority=row.priority,
             region=row.region,
             subject=row.subject,
+            business_key=row.business_key,
             data=dict(row.data),
             opened_by=row.opened_by,
             opened_at=row.opened_at,

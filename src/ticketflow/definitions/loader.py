@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -110,17 +111,33 @@ def bpmn_files(path: str | Path) -> list[Path]:
     return [p]
 
 
+def read_sources(paths: Iterable[str | Path]) -> list[tuple[str, bytes]]:
+    """``(filename, content)`` of every BPMN file under ``paths``."""
+    return [(str(f), f.read_bytes()) for path in paths for f in bpmn_files(path)]
+
+
 def load_paths(paths: Iterable[str | Path]) -> list[ProcessDefinition]:
     """Parse every BPMN file under ``paths`` together (so call activities resolve)."""
-    sources = []
-    for path in paths:
-        for f in bpmn_files(path):
-            sources.append((str(f), f.read_bytes()))
-    return load_sources(sources)
+    return load_sources(read_sources(paths))
 
 
-def load_sources(sources: Iterable[tuple[str, bytes]]) -> list[ProcessDefinition]:
-    """Parse ``(filename, content)`` pairs; return one definition per executable process."""
+def scan_references(sources: Iterable[tuple[str, bytes]]) -> tuple[set[str], set[str]]:
+    """(process ids defined, process ids called by call activities) in ``sources``."""
+    defined: set[str] = set()
+    called: set[str] = set()
+    for filename, content in sources:
+        root = parse_bpmn_bytes(content, filename)
+        defined.update(p.get("id", "") for p in root.iterfind(_q("process")))
+        called.update(c.get("calledElement", "") for c in root.iter(_q("callActivity")))
+    called.discard("")
+    return defined, called
+
+
+def load_sources(
+    sources: Iterable[tuple[str, bytes]], *, only: Iterable[str] | None = None
+) -> list[ProcessDefinition]:
+    """Parse ``(filename, content)`` pairs together; return one definition per executable
+    process (of the files named in ``only``, when given; the others only resolve calls)."""
     parser = _Parser(validator=None)
     docs: list[tuple[str, bytes, etree._Element]] = []
     for filename, content in sources:
@@ -132,16 +149,31 @@ def load_sources(sources: Iterable[tuple[str, bytes]]) -> list[ProcessDefinition
             parser.add_bpmn_xml(etree.ElementTree(root), filename)
         except ValidationException as exc:
             raise _wrap_validation(exc, filename, root) from None
+    processes = {
+        p.get("id", ""): _ProcessSource(p, filename, content, root)
+        for filename, content, root in docs
+        for p in root.iterfind(_q("process"))
+    }
+    wanted = set(only) if only is not None else None
     definitions: list[ProcessDefinition] = []
-    for filename, content, root in docs:
-        for process in root.iterfind(_q("process")):
-            if process.get("isExecutable", "false") != "true":
-                continue
-            definitions.append(_build(parser, process, filename, content, root))
+    for src in processes.values():
+        if src.element.get("isExecutable", "false") != "true":
+            continue
+        if wanted is not None and src.filename not in wanted:
+            continue
+        definitions.append(_build(parser, src, processes))
     if not definitions:
         names = ", ".join(f for f, _, _ in docs)
         raise DefinitionError('no executable process (isExecutable="true") found', file=names)
     return definitions
+
+
+@dataclass(frozen=True)
+class _ProcessSource:
+    element: etree._Element
+    filename: str
+    content: bytes
+    root: etree._Element
 
 
 def _validate_schema(root: etree._Element, filename: str) -> None:
@@ -435,19 +467,45 @@ def _elements(process: etree._Element) -> dict[str, tuple[str, str]]:
     return found
 
 
+def _check_call_targets(src: _ProcessSource, processes: dict[str, _ProcessSource]) -> None:
+    for call in src.element.iter(_q("callActivity")):
+        target = call.get("calledElement")
+        if not target:
+            raise DefinitionError(
+                "call activity has no calledElement",
+                file=src.filename,
+                line=call.sourceline,
+                element_id=call.get("id"),
+            )
+        if target not in processes:
+            known = ", ".join(sorted(processes)) or "none"
+            raise DefinitionError(
+                f"call activity calls process '{target}', which is not among the files "
+                f"deployed together nor already deployed (known: {known})",
+                file=src.filename,
+                line=call.sourceline,
+                element_id=call.get("id"),
+            )
+
+
 def _build(
-    parser: _Parser, process: etree._Element, filename: str, content: bytes, root: etree._Element
+    parser: _Parser, src: _ProcessSource, processes: dict[str, _ProcessSource]
 ) -> ProcessDefinition:
+    process, filename = src.element, src.filename
     pid = process.get("id", "")
+    _check_call_targets(src, processes)
     try:
         spec = parser.get_spec(pid)
         subprocess_specs = parser.get_subprocess_specs(pid)
     except ValidationException as exc:
-        raise _wrap_validation(exc, filename, root) from None
+        raise _wrap_validation(exc, filename, src.root) from None
     except SpiffWorkflowException as exc:
         raise DefinitionError(
             str(exc), file=filename, line=process.sourceline, element_id=pid
         ) from None
+    called = tuple(sorted(k for k in subprocess_specs if k in processes and k != pid))
+    for target in called:
+        _check_call_targets(processes[target], processes)
     prefix = _property(process, "ticketflow.numberPrefix") or pid[:2].upper()
     if not prefix.isalnum() or len(prefix) > 8:
         raise DefinitionError(
@@ -456,20 +514,47 @@ def _build(
             line=process.sourceline,
             element_id=pid,
         )
+    user_tasks = _user_tasks(process, filename)
+    elements = _elements(process)
+    for target in called:
+        other = processes[target]
+        for element_id, info in _user_tasks(other.element, other.filename).items():
+            if element_id in user_tasks:
+                raise DefinitionError(
+                    f"user task id '{element_id}' is used both in process '{pid}' and in "
+                    f"process '{target}' that it calls; ids must be unique across them",
+                    file=other.filename,
+                    line=info.line,
+                    element_id=element_id,
+                )
+            user_tasks[element_id] = info
+        for element_id, kind in _elements(other.element).items():
+            elements.setdefault(element_id, kind)
+    digest = hashlib.sha256(src.content)
+    for target in called:
+        digest.update(target.encode() + b"\0" + hashlib.sha256(processes[target].content).digest())
     return ProcessDefinition(
         process_id=pid,
         name=process.get("name") or pid,
         filename=filename,
-        content_hash=content_hash(content),
-        source=content,
+        content_hash=digest.hexdigest(),
+        source=src.content,
         spec=spec,
         subprocess_specs=subprocess_specs,
-        user_tasks=_user_tasks(process, filename),
+        user_tasks=user_tasks,
         number_prefix=prefix,
-        elements=_elements(process),
+        elements=elements,
         data_defaults=_defaults(process, filename),
         documentation=_text(process.find(_q("documentation"))),
+        called=called,
     )
 
 
-__all__ = ["bpmn_files", "content_hash", "load_paths", "load_sources"]
+__all__ = [
+    "bpmn_files",
+    "content_hash",
+    "load_paths",
+    "load_sources",
+    "read_sources",
+    "scan_references",
+]

@@ -46,6 +46,8 @@ class ProcessDefinition:
     #: Initial data from ``ticketflow.default.*`` process properties.
     data_defaults: dict[str, Any] = field(default_factory=dict)
     documentation: str | None = None
+    #: Processes reached through call activities (directly or further down).
+    called: tuple[str, ...] = ()
     #: id of the deployed version (set once stored), and its version number.
     definition_id: int | None = None
     version: int | None = None

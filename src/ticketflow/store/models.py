@@ -89,6 +89,8 @@ class DefinitionRow(Base):
     source: Mapped[bytes] = mapped_column(LargeBinary)
     deployed_at: Mapped[datetime]
     deployed_by: Mapped[str | None] = mapped_column(String(200))
+    #: Called processes pinned at deploy time: process id -> tf_definition.id.
+    dependencies: Mapped[dict[str, Any]]
 
 
 class TicketRow(Base):
@@ -96,6 +98,7 @@ class TicketRow(Base):
     __table_args__ = (
         Index("ix_tf_ticket_customer", "customer_id", "opened_at"),
         Index("ix_tf_ticket_status_process", "status", "process_id"),
+        Index("ix_tf_ticket_business_key", "process_id", "business_key"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -109,6 +112,7 @@ class TicketRow(Base):
     priority: Mapped[int]
     region: Mapped[str | None] = mapped_column(String(100))
     subject: Mapped[str | None] = mapped_column(String(500))
+    business_key: Mapped[str | None] = mapped_column(String(200))
     data: Mapped[dict[str, Any]]
     opened_by: Mapped[str | None] = mapped_column(String(200))
     opened_at: Mapped[datetime]

@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("source", sa.LargeBinary(), nullable=False),
         sa.Column("deployed_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("deployed_by", sa.String(length=200), nullable=True),
+        sa.Column("dependencies", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tf_definition")),
         sa.UniqueConstraint("process_id", "version", name="uq_tf_definition_process_version"),
     )
@@ -51,6 +52,7 @@ def upgrade() -> None:
         sa.Column("priority", sa.Integer(), nullable=False),
         sa.Column("region", sa.String(length=100), nullable=True),
         sa.Column("subject", sa.String(length=500), nullable=True),
+        sa.Column("business_key", sa.String(length=200), nullable=True),
         sa.Column("data", sa.JSON(), nullable=False),
         sa.Column("opened_by", sa.String(length=200), nullable=True),
         sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
@@ -67,6 +69,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("number", name=op.f("uq_tf_ticket_number")),
     )
     with op.batch_alter_table("tf_ticket", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_tf_ticket_business_key", ["process_id", "business_key"], unique=False
+        )
         batch_op.create_index("ix_tf_ticket_customer", ["customer_id", "opened_at"], unique=False)
         batch_op.create_index("ix_tf_ticket_status_process", ["status", "process_id"], unique=False)
 
@@ -182,6 +187,7 @@ def downgrade() -> None:
     with op.batch_alter_table("tf_ticket", schema=None) as batch_op:
         batch_op.drop_index("ix_tf_ticket_status_process")
         batch_op.drop_index("ix_tf_ticket_customer")
+        batch_op.drop_index("ix_tf_ticket_business_key")
 
     op.drop_table("tf_ticket")
     with op.batch_alter_table("tf_definition", schema=None) as batch_op:
