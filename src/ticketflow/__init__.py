@@ -16,6 +16,7 @@ from ticketflow.errors import (
     DefinitionError,
     FormValidationError,
     InvalidDataError,
+    MigrationError,
     NotFoundError,
     PermissionDeniedError,
     ProcessExecutionError,
@@ -29,7 +30,14 @@ from ticketflow.errors import (
 from ticketflow.hooks.hookspecs import hookimpl
 from ticketflow.time.clock import Clock, FixedClock, SystemClock
 from ticketflow.users import User
-from ticketflow.views import DefinitionView, EventView, Page, TaskView, TicketView
+from ticketflow.views import (
+    DefinitionView,
+    EventView,
+    MigrationReport,
+    Page,
+    TaskView,
+    TicketView,
+)
 
 __version__ = "0.1.0"
 
@@ -44,6 +52,8 @@ __all__ = [
     "FixedClock",
     "FormValidationError",
     "InvalidDataError",
+    "MigrationError",
+    "MigrationReport",
     "NotFoundError",
     "Page",
     "PermissionDeniedError",

@@ -58,20 +58,27 @@ def db_upgrade(url: UrlOption = DEFAULT_URL, revision: str = "head") -> None:
 
 
 @app.command()
-def validate(paths: list[Path]) -> None:
-    """Check BPMN files; print every definition found or the first error with file:line."""
-    from ticketflow.definitions.loader import load_paths
+def validate(
+    paths: list[Path],
+    strict: Annotated[bool, typer.Option(help="Treat warnings as errors.")] = False,
+) -> None:
+    """Check BPMN files: schema, references, reachability, gateways, lanes, forms,
+    expressions and diagrams. Prints every problem as file:line: element 'id': ...;
+    exits 1 if there is any error (or, with --strict, any warning)."""
+    from ticketflow.definitions.validate import validate_paths
 
-    try:
-        definitions = load_paths(paths)
-    except TicketflowError as exc:
-        _fail(exc)
-        return
-    for d in definitions:
+    problems = validate_paths(paths)
+    errors = [p for p in problems if p.severity == "error"]
+    for problem in problems:
+        colour = "red" if problem.severity == "error" else "yellow"
+        console.print(f"[{colour}]{problem}[/]", soft_wrap=True, highlight=False)
+    files = sorted({p.file for p in problems})
+    if errors or (strict and problems):
         console.print(
-            f"[green]ok[/] {d.filename}: process '{d.process_id}' ({d.name}), "
-            f"{len(d.user_tasks)} user tasks"
+            f"{len(errors)} errors, {len(problems) - len(errors)} warnings in {len(files)} files"
         )
+        raise typer.Exit(1)
+    console.print(f"[green]ok[/]: no errors ({len(problems)} warnings)")
 
 
 @app.command()
@@ -105,6 +112,34 @@ def definitions(url: UrlOption = DEFAULT_URL) -> None:
                 d.content_hash[:12],
             )
         console.print(table)
+
+
+@app.command()
+def migrate(
+    process_id: str,
+    from_version: Annotated[int, typer.Option("--from", help="Version the tickets run on.")],
+    to_version: Annotated[
+        int | None, typer.Option("--to", help="Target version (default: latest).")
+    ] = None,
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Move running tickets of a process version to another version, where possible."""
+    from ticketflow.engine import Engine
+    from ticketflow.users import User
+
+    try:
+        with Engine(url) as engine:
+            report = engine.migrate_all(
+                process_id, User.system(), from_version=from_version, to_version=to_version
+            )
+    except TicketflowError as exc:
+        _fail(exc)
+        return
+    console.print(f"migrated {len(report.migrated)} tickets: {', '.join(report.migrated)}")
+    for number, reasons in report.refused.items():
+        console.print(f"[yellow]refused[/] {number}: {'; '.join(reasons)}")
+    if report.refused:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -27,6 +27,7 @@ from ticketflow.errors import (
     ConcurrencyError,
     DataLimitError,
     InvalidDataError,
+    MigrationError,
     PermissionDeniedError,
     ProcessExecutionError,
     StoreError,
@@ -36,6 +37,7 @@ from ticketflow.errors import (
     UnknownProcessError,
 )
 from ticketflow.hooks.manager import make_plugin_manager
+from ticketflow.runtime import migration
 from ticketflow.runtime.expressions import ExpressionError, evaluate, strip_el
 from ticketflow.runtime.instance import Instance, StepResult
 from ticketflow.store import database
@@ -49,7 +51,14 @@ from ticketflow.store.models import (
 )
 from ticketflow.time.clock import Clock, SystemClock
 from ticketflow.users import User, as_user
-from ticketflow.views import DefinitionView, EventView, Page, TaskView, TicketView
+from ticketflow.views import (
+    DefinitionView,
+    EventView,
+    MigrationReport,
+    Page,
+    TaskView,
+    TicketView,
+)
 
 #: Intake channels known out of the box (``Engine(channels=...)`` replaces them).
 CHANNELS = (
@@ -472,6 +481,116 @@ class Engine:
             s.flush()
             return self._ticket_view(s, ticket)
 
+    def migrate(
+        self,
+        number: str,
+        user: User | str,
+        *,
+        to_version: int | None = None,
+        session: Session | None = None,
+    ) -> TicketView:
+        """Move a running ticket to another version of its process (the latest by default).
+
+        Allowed when every element the ticket waits at exists in the target version;
+        otherwise :class:`MigrationError` lists what blocks it and nothing changes. Open
+        tasks keep their id and assignee and take the target version's name, form and
+        candidate groups.
+        """
+        actor = as_user(user)
+        now = self.clock.now()
+        with self._unit(session) as s:
+            ticket = self._ticket_row(s, number)
+            if ticket.status not in OPEN_STATES:
+                raise TaskStateError(
+                    f"ticket {number} is {ticket.status}; only running tickets move"
+                )
+            self._authorize(s, actor, "migrate", ticket, None)
+            target_row = self._version_row(s, ticket.process_id, to_version)
+            current = self._definition(s, ticket.definition_id)
+            if target_row.id == ticket.definition_id:
+                raise MigrationError(f"ticket {number} is already on version {current.version}")
+            target = self._definition(s, target_row.id)
+            state_row = s.get(WorkflowStateRow, ticket.id)
+            assert state_row is not None
+            instance = migration.migrate(Instance.load(current, state_row.state, number), target)
+            ticket.definition_id = target_row.id
+            ticket.updated_at = now
+            self._event(
+                s,
+                ticket,
+                now,
+                actor.id,
+                "ticket_migrated",
+                None,
+                None,
+                {"from_version": current.version, "to_version": target.version},
+            )
+            for row in self._open_task_rows(s, ticket.id):
+                info = target.user_tasks.get(row.element_id)
+                if info is None:  # pragma: no cover - blockers() refused it already
+                    continue
+                groups, _ = self._assignment(info, instance.current_data(), number)
+                row.definition_id = target_row.id
+                row.name = info.name
+                row.lane = info.lane
+                if ",".join(groups) != row.candidate_groups:
+                    self._drop_candidates(s, row.id)
+                    s.flush()
+                    row.candidate_groups = ",".join(groups)
+                    for group in groups:
+                        s.add(TaskCandidateRow(task_id=row.id, group_name=group))
+            self._sync_tasks(s, ticket, target, instance, now, actor.id)
+            ticket.data = instance.current_data()
+            state_row.state = instance.dump()
+            state_row.tree_size = instance.tree_size()
+            s.flush()
+            return self._ticket_view(s, ticket)
+
+    def migrate_all(
+        self,
+        process_id: str,
+        user: User | str,
+        *,
+        from_version: int,
+        to_version: int | None = None,
+    ) -> MigrationReport:
+        """Migrate every running ticket of ``process_id`` v``from_version``, one transaction
+        each; report which moved and why the others could not."""
+        with self._unit(None, read_only=True) as s:
+            source = self._version_row(s, process_id, from_version)
+            numbers = list(
+                s.scalars(
+                    select(TicketRow.number)
+                    .where(TicketRow.definition_id == source.id, TicketRow.status.in_(OPEN_STATES))
+                    .order_by(TicketRow.id)
+                )
+            )
+        migrated: list[str] = []
+        refused: dict[str, list[str]] = {}
+        for number in numbers:
+            assert number is not None
+            try:
+                self.migrate(number, user, to_version=to_version)
+                migrated.append(number)
+            except MigrationError as exc:
+                refused[number] = exc.reasons or [str(exc)]
+        return MigrationReport(tuple(migrated), refused)
+
+    def _version_row(self, s: Session, process_id: str, version: int | None) -> DefinitionRow:
+        if version is None:
+            row = self._latest_row(s, process_id)
+        else:
+            row = s.scalars(
+                select(DefinitionRow).where(
+                    DefinitionRow.process_id == process_id, DefinitionRow.version == version
+                )
+            ).first()
+        if row is None:
+            if self._latest_row(s, process_id) is None:
+                raise UnknownProcessError(process_id, self._known_processes(s))
+            raise MigrationError(f"process '{process_id}' has no version {version}")
+        return row
+
     # ------------------------------------------------------------------ tasks
 
     def task(self, task_id: int, *, session: Session | None = None) -> TaskView:
@@ -821,7 +940,11 @@ class Engine:
                 reason = f"the user is in none of its candidate groups ({groups})"
         else:
             target = f"ticket {ticket.number}"
-            reason = "this needs the supervisor role"
+            reason = (
+                "this needs the admin role"
+                if action == "migrate"
+                else "this needs the supervisor role"
+            )
         if allowed is False or allowed is None:
             raise PermissionDeniedError(user.id, action, target, reason)
 

@@ -117,6 +117,14 @@ class ProcessExecutionError(TicketflowError):
         super().__init__(f"{where}{element}: {reason}")
 
 
+class MigrationError(TicketflowError):
+    """A running ticket cannot move to the requested process version; ``reasons`` says why."""
+
+    def __init__(self, message: str, reasons: list[str] | None = None) -> None:
+        self.reasons = list(reasons or [])
+        super().__init__(message)
+
+
 class InvalidDataError(TicketflowError, ValueError):
     """Arguments or ticket data that ticketflow cannot accept (wrong type, unknown channel...)."""
 

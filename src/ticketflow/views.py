@@ -204,3 +204,11 @@ class Page(Generic[T]):
 
     def __len__(self) -> int:
         return len(self.items)
+
+
+@dataclass(frozen=True)
+class MigrationReport:
+    """What :meth:`Engine.migrate_all` did: tickets moved, and reasons for those that could not."""
+
+    migrated: tuple[str, ...]
+    refused: dict[str, list[str]]

@@ -7,6 +7,7 @@
   candidate group (completing then claims it implicitly).
 * ``unclaim``: the assignee, or a ``supervisor`` in one of the task's candidate groups.
 * ``suspend`` / ``resume``: a ``supervisor``.
+* ``migrate`` (move a ticket to another process version): ``admin`` only.
 
 Anything else is denied.
 """

@@ -20,7 +20,8 @@ def ticketflow_authorize(
 ) -> bool | None:
     """May ``user`` perform ``action`` on ``ticket`` (and ``task``, for task actions)?
 
-    ``action`` is one of ``claim``, ``unclaim``, ``complete``, ``suspend``, ``resume``.
+    ``action`` is one of ``claim``, ``unclaim``, ``complete``, ``suspend``, ``resume``,
+    ``migrate``.
     Return True to allow, False to deny, None to leave the decision to the next plugin.
     The first non-None answer wins; the built-in ``default_authorize`` plugin answers
     last and denies whatever it cannot confirm.

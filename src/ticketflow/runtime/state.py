@@ -67,6 +67,11 @@ def _make_registry() -> tuple[Any, _InstanceConverter]:
 _REGISTRY, _CONVERTER = _make_registry()
 
 
+def registry() -> Any:
+    """The serializer registry (SpiffWorkflow's spec diff uses it to compare specs)."""
+    return _REGISTRY
+
+
 def dump(workflow: BpmnWorkflow) -> str:
     """Serialize the instance state (no specs) to a compact JSON string."""
     dct = _REGISTRY.convert(workflow)
