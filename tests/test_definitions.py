@@ -46,7 +46,7 @@ def test_complaint_definition_is_read_fully() -> None:
 def test_redeploy_same_file_keeps_version_and_changed_file_adds_one(
     engine: Engine, tmp_path: Path
 ) -> None:
-    assert [(d.process_id, d.version) for d in engine.deploy(PROCESSES)] == [("complaint", 1)]
+    assert ("complaint", 1) in [(d.process_id, d.version) for d in engine.deploy(PROCESSES)]
     source = (PROCESSES / "complaint.bpmn").read_text(encoding="utf-8")
     changed = write(
         tmp_path,
@@ -156,6 +156,7 @@ def test_malformed_bpmn_is_refused_with_file_line_and_element(
 ) -> None:
     """``line`` is a piece of the offending line; the error must point at the first line holding it."""
     path = write(tmp_path, text)
+    before = engine.definitions()
     with pytest.raises(DefinitionError) as info:
         engine.deploy(path)
     error = info.value
@@ -167,7 +168,7 @@ def test_malformed_bpmn_is_refused_with_file_line_and_element(
     if element is not None:
         assert error.element_id == element, str(error)
     assert str(error).startswith(str(path))
-    assert engine.definitions() == [d for d in engine.definitions() if d.process_id == "complaint"]
+    assert engine.definitions() == before, "a refused file deploys nothing"
 
 
 def test_entities_are_never_expanded(engine: Engine, tmp_path: Path) -> None:
