@@ -389,21 +389,29 @@ class Engine:
     def tickets(
         self,
         *,
-        customer: str | None = None,
+        customer: str | Sequence[str] | None = None,
         process_id: str | None = None,
         status: str | Sequence[str] | None = None,
         business_key: str | None = None,
+        opened_after: datetime | None = None,
+        opened_before: datetime | None = None,
         offset: int = 0,
         limit: int = 50,
         session: Session | None = None,
     ) -> Page[TicketView]:
-        """Tickets, newest first, filtered by customer, process, status and business key
-        (without their tasks)."""
+        """Tickets, newest first, filtered by customer (one or several), process, status,
+        business key and opening time (without their tasks)."""
         self._check_page(offset, limit)
         with self._unit(session, read_only=True) as s:
             q = select(TicketRow)
-            if customer is not None:
+            if isinstance(customer, str):
                 q = q.where(TicketRow.customer_id == customer)
+            elif customer is not None:
+                q = q.where(TicketRow.customer_id.in_(list(customer)))
+            if opened_after is not None:
+                q = q.where(TicketRow.opened_at >= opened_after)
+            if opened_before is not None:
+                q = q.where(TicketRow.opened_at < opened_before)
             if process_id is not None:
                 q = q.where(TicketRow.process_id == process_id)
             if business_key is not None:

@@ -530,6 +530,12 @@ def _build(
             user_tasks[element_id] = info
         for element_id, kind in _elements(other.element).items():
             elements.setdefault(element_id, kind)
+    # Defaults of called processes apply too (the caller's own win): a called process's
+    # variables then exist from the start and flow into every call.
+    defaults: dict[str, Any] = {}
+    for target in called:
+        defaults.update(_defaults(processes[target].element, processes[target].filename))
+    defaults.update(_defaults(process, filename))
     digest = hashlib.sha256(src.content)
     for target in called:
         digest.update(target.encode() + b"\0" + hashlib.sha256(processes[target].content).digest())
@@ -544,7 +550,7 @@ def _build(
         user_tasks=user_tasks,
         number_prefix=prefix,
         elements=elements,
-        data_defaults=_defaults(process, filename),
+        data_defaults=defaults,
         documentation=_text(process.find(_q("documentation"))),
         called=called,
     )
