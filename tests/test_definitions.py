@@ -23,7 +23,11 @@ def test_complaint_definition_is_read_fully() -> None:
     (definition,) = load_paths([PROCESSES / "complaint.bpmn"])
     assert definition.process_id == "complaint"
     assert definition.number_prefix == "TS"
-    assert definition.data_defaults == {"reopen_count": 0}
+    assert definition.data_defaults == {
+        "reopen_count": 0,
+        "refunds_before": 0,
+        "refund_paid": False,
+    }
     tasks = definition.user_tasks
     assert set(tasks) == {
         "front_desk",
@@ -31,6 +35,11 @@ def test_complaint_definition_is_read_fully() -> None:
         "classify",
         "dispatch",
         "handle",
+        "difficult_review",
+        "verify_refund",
+        "approve_refund_l1",
+        "approve_refund_l2",
+        "approve_refund_l3",
         "reply",
         "callback",
     }
@@ -256,3 +265,14 @@ def test_bad_due_date_is_refused_at_deploy(engine: Engine, tmp_path: Path) -> No
     ) as info:
         engine.deploy(write(tmp_path, text))
     assert info.value.element_id == "work"
+
+
+def test_script_errors_keep_their_reason(engine: Engine, tmp_path: Path) -> None:
+    from ticketflow import ProcessExecutionError, User
+
+    engine.deploy(write(tmp_path, loop_process(script="rounds = rounds + missing_thing")))
+    ticket = engine.open_ticket("loop", customer="C1", channel="web")
+    with pytest.raises(ProcessExecutionError) as info:
+        engine.complete(ticket.task("work").id, User.of("w", groups=["agents"]), {"again": False})
+    assert info.value.element_id == "count"
+    assert "refers to 'missing_thing', which the ticket data does not have" in str(info.value)

@@ -73,6 +73,7 @@ CHANNELS = (
     "social",
     "app",
     "portal",
+    "monitoring",  # opened by the system from a list or alarm (no-upload, visits)
 )
 #: Default ticket priority by customer tier (0-100, higher is more urgent).
 TIER_PRIORITY = {"vip": 90, "key_account": 80, "gold": 70, "silver": 60, "ordinary": 50}
@@ -748,7 +749,7 @@ class Engine:
             definition = self._definition(s, ticket.definition_id)
             info = self._task_info(definition, row.element_id)
             where = f"ticket {ticket.number}, task {row.id} '{row.element_id}' ({row.name})"
-            cleaned = info.form.validate(data if data is not None else {}, where)
+            cleaned = info.form.validate(data if data is not None else {}, where, ticket.data)
             state_row = s.get(WorkflowStateRow, ticket.id)
             assert state_row is not None
             instance = Instance.load(definition, state_row.state, ticket.number)

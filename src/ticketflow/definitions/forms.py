@@ -63,11 +63,14 @@ class Form:
 
     fields: tuple[FormField, ...] = ()
 
-    def validate(self, data: Mapping[str, Any], where: str) -> dict[str, Any]:
+    def validate(
+        self, data: Mapping[str, Any], where: str, current: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Return the cleaned values; raise FormValidationError naming every bad field.
 
-        Every declared field is present in the result: optional fields left out get
-        their declared default, or None, so conditions and scripts can always read them.
+        An optional field left out keeps the value the ticket already has (``current``);
+        if the ticket has none, it gets its declared default, or None, so conditions and
+        scripts can always read it.
         """
         from ticketflow.errors import FormValidationError
 
@@ -86,6 +89,8 @@ class Form:
             if f.id not in data or data[f.id] is None or data[f.id] == "":
                 if f.required:
                     errors[f.id] = f"required ({f.type})"
+                elif f.id not in data and current is not None and f.id in current:
+                    pass  # left out: the ticket keeps what it has
                 else:
                     cleaned[f.id] = _coerce(f, f.default) if f.default is not None else None
                 continue

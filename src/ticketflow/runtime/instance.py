@@ -158,6 +158,8 @@ class Instance:
         task = getattr(exc, "task", None)
         if task is not None and getattr(task.task_spec, "bpmn_id", None):
             element_id = task.task_spec.bpmn_id
-        cause = getattr(exc, "exception", None) or exc.__cause__ or exc
-        reason = str(cause) if isinstance(cause, ExpressionError) else str(exc)
+        cause: BaseException | None = exc
+        while cause is not None and not isinstance(cause, ExpressionError):
+            cause = getattr(cause, "exception", None) or cause.__cause__ or cause.__context__
+        reason = str(cause) if cause is not None else str(exc)
         return ProcessExecutionError(reason, ticket=self.ticket, element_id=element_id)
