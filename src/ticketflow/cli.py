@@ -82,6 +82,29 @@ def validate(
 
 
 @app.command()
+def describe(
+    paths: list[Path],
+    update: Annotated[
+        Path | None,
+        typer.Option(help="Rewrite the generated section of this Markdown file instead."),
+    ] = None,
+) -> None:
+    """Print a Markdown reference of the processes: lanes, tasks, forms, decisions."""
+    from ticketflow.definitions.describe import describe_paths, replace_generated
+
+    try:
+        text = describe_paths(paths)
+    except TicketflowError as exc:
+        _fail(exc)
+        return
+    if update is None:
+        print(text)
+        return
+    update.write_text(replace_generated(update.read_text(encoding="utf-8"), text), encoding="utf-8")
+    console.print(f"updated {update}")
+
+
+@app.command()
 def deploy(paths: list[Path], url: UrlOption = DEFAULT_URL) -> None:
     """Deploy BPMN files or folders (a changed file becomes a new version)."""
     from ticketflow.engine import Engine
