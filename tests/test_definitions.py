@@ -276,3 +276,35 @@ def test_script_errors_keep_their_reason(engine: Engine, tmp_path: Path) -> None
         engine.complete(ticket.task("work").id, User.of("w", groups=["agents"]), {"again": False})
     assert info.value.element_id == "count"
     assert "refers to 'missing_thing', which the ticket data does not have" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "message"),
+    [
+        (
+            '<camunda:formField id="n" type="double" defaultValue="abc" />',
+            "defaultValue 'abc' must be a number",
+        ),
+        (
+            '<camunda:formField id="n" type="long" defaultValue="-5"><camunda:validation>'
+            '<camunda:constraint name="min" config="0" /></camunda:validation></camunda:formField>',
+            "defaultValue '-5' must be at least 0",
+        ),
+        (
+            '<camunda:formField id="e" type="enum" defaultValue="c"><camunda:value id="a" name="A" />'
+            "</camunda:formField>",
+            "defaultValue 'c' must be one of a",
+        ),
+    ],
+)
+def test_bad_default_values_are_refused_at_deploy(
+    engine: Engine, tmp_path: Path, field: str, message: str
+) -> None:
+    with pytest.raises(DefinitionError, match=message) as info:
+        engine.deploy(
+            write(
+                tmp_path,
+                loop_process(fields='<camunda:formField id="again" type="boolean" />' + field),
+            )
+        )
+    assert info.value.element_id == "work"

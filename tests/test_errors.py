@@ -86,7 +86,10 @@ def test_mistyped_and_unknown_fields(engine: Engine) -> None:
             handle.id, Staff.billing, {"outcome": "fixed", "result": 42, "colour": "red"}
         )
     assert set(info.value.errors) == {"outcome", "result", "colour"}
-    assert "must be one of resolved, transfer, return; got 'fixed'" in info.value.errors["outcome"]
+    assert (
+        "must be one of resolved, transfer, return, escalate; got 'fixed'"
+        in info.value.errors["outcome"]
+    )
     assert "must be a string, got int 42" in info.value.errors["result"]
     assert "not a field of this task" in info.value.errors["colour"]
 
@@ -204,3 +207,26 @@ def test_every_error_is_a_ticketflow_error() -> None:
             and obj.__module__ == errors.__name__
         ):
             assert issubclass(obj, TicketflowError), name
+
+
+def test_optional_field_left_out_keeps_the_tickets_value(engine: Engine) -> None:
+    ticket = to_handling(engine, open_complaint(engine))
+    ticket = engine.complete(ticket.task("handle").id, Staff.billing, {"outcome": "return"})
+    named = engine.complete(
+        ticket.task("dispatch").id,
+        Staff.back_office,
+        {"department": "dept_billing", "handler": "zhao.lei"},
+    )
+    assert named.task("handle").assignee == "zhao.lei"
+    # Returned again and re-dispatched without naming a handler: the ticket keeps its handler.
+    again = engine.complete(named.task("handle").id, Staff.billing, {"outcome": "return"})
+    kept = engine.complete(
+        again.task("dispatch").id, Staff.back_office, {"department": "dept_billing"}
+    )
+    assert kept.data["handler"] == "zhao.lei" and kept.task("handle").assignee == "zhao.lei"
+    # Sent empty, the field is cleared.
+    again = engine.complete(kept.task("handle").id, Staff.billing, {"outcome": "return"})
+    cleared = engine.complete(
+        again.task("dispatch").id, Staff.back_office, {"department": "dept_billing", "handler": ""}
+    )
+    assert cleared.data["handler"] is None and cleared.task("handle").assignee is None

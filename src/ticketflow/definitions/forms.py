@@ -92,10 +92,10 @@ class Form:
                 elif f.id not in data and current is not None and f.id in current:
                     pass  # left out: the ticket keeps what it has
                 else:
-                    cleaned[f.id] = _coerce(f, f.default) if f.default is not None else None
+                    cleaned[f.id] = coerce_field(f, f.default) if f.default is not None else None
                 continue
             try:
-                cleaned[f.id] = _coerce(f, data[f.id])
+                cleaned[f.id] = coerce_field(f, data[f.id])
             except ValueError as exc:
                 errors[f.id] = str(exc)
         if errors:
@@ -103,7 +103,8 @@ class Form:
         return cleaned
 
 
-def _coerce(f: FormField, value: Any) -> Any:
+def coerce_field(f: FormField, value: Any) -> Any:
+    """``value`` converted to the field's type; ValueError saying what is wrong."""
     kind = f.type
     if kind == "string":
         if not isinstance(value, str):

@@ -23,7 +23,7 @@ from SpiffWorkflow.bpmn.parser.ProcessParser import ProcessParser
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
-from ticketflow.definitions.forms import CONSTRAINTS, FIELD_TYPES, Form, FormField
+from ticketflow.definitions.forms import CONSTRAINTS, FIELD_TYPES, Form, FormField, coerce_field
 from ticketflow.definitions.model import ProcessDefinition, UserTaskInfo
 from ticketflow.definitions.xml import BPMN_NS, CAMUNDA_NS, parse_bpmn_bytes
 from ticketflow.errors import DefinitionError
@@ -365,17 +365,23 @@ def _form(task: etree._Element, filename: str) -> Form:
         )
         if ftype == "enum" and not choices:
             raise DefinitionError(f"enum form field '{fid}' has no camunda:value choices", **where)
-        fields.append(
-            FormField(
-                id=fid,
-                type=ftype,
-                label=xf.get("label"),
-                required="required" in constraints,
-                choices=choices,
-                default=xf.get("defaultValue"),
-                constraints=constraints,
-            )
+        field = FormField(
+            id=fid,
+            type=ftype,
+            label=xf.get("label"),
+            required="required" in constraints,
+            choices=choices,
+            default=xf.get("defaultValue"),
+            constraints=constraints,
         )
+        if field.default is not None:
+            try:
+                coerce_field(field, field.default)
+            except ValueError as exc:
+                raise DefinitionError(
+                    f"form field '{fid}': defaultValue {field.default!r} {exc}", **where
+                ) from None
+        fields.append(field)
     return Form(tuple(fields))
 
 
