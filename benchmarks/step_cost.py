@@ -103,10 +103,11 @@ class NaiveDriver:
         meta.create_all(self.db)
         # The same parsed spec ticketflow runs (SpiffWorkflow's stock parser trips over
         # form-field ids that repeat task ids); the baseline serializes it on every save.
-        self.spec = load_paths([COMPLAINT])[0].spec
+        self.definition = load_paths([COMPLAINT])[0]
+        self.spec = self.definition.spec
         self.serializer = BpmnWorkflowSerializer()
         wf = BpmnWorkflow(self.spec, script_engine=SAFE_SCRIPT_ENGINE)
-        wf.task_tree.data.update({"reopen_count": 0})
+        wf.task_tree.data.update(self.definition.data_defaults)
         wf.do_engine_steps()
         with self.db.begin() as conn:
             self.id = conn.execute(
@@ -129,7 +130,9 @@ class NaiveDriver:
             task = ready[0]
             if task.task_spec.bpmn_id != element:
                 raise RuntimeError(f"waiting at {task.task_spec.bpmn_id}, expected {element}")
-            task.data.update(data)
+            # Same form handling as ticketflow (checked fields, defaults): only storage differs.
+            form = self.definition.user_tasks[element].form
+            task.data.update(form.validate(data, element, task.data))
             task.run()
             wf.do_engine_steps()
             conn.execute(
@@ -146,25 +149,13 @@ class NaiveDriver:
         return len(raw.encode()) / 1024
 
 
-def _fill_defaults(element: str, data: dict[str, object]) -> dict[str, object]:
-    # The naive baseline has no form layer; give it the values ticketflow's forms would.
-    defaults = {
-        "handle": {"result": None, "transfer_to": None},
-        "dispatch": {"handler": None},
-        "callback": {"score": None, "comment": None},
-        "front_desk": {"reply": None, "note": None},
-        "classify": {"category_l4": None},
-    }
-    return {**defaults.get(element, {}), **data}
-
-
 def drive(step: Callable[[str, dict[str, object]], None], cycles: int) -> None:
     for element, data in PREFIX:
-        step(element, _fill_defaults(element, data))
+        step(element, data)
     for done in range(cycles):
         for element, data in LOOP:
             try:
-                step(element, _fill_defaults(element, data))
+                step(element, data)
             except RuntimeError as exc:
                 raise RuntimeError(f"{exc} after {done} reopen cycles") from None
 
@@ -175,7 +166,7 @@ def time_steps(step: Callable[[str, dict[str, object]], None], samples: int) -> 
     for i in range(samples):
         element, data = LOOP[i % 3]
         start = time.perf_counter()
-        step(element, _fill_defaults(element, data))
+        step(element, data)
         times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times)
 
