@@ -64,8 +64,8 @@ def test_host_plugin_can_allow_what_the_default_denies(make_engine: Callable[...
 def test_default_plugin_is_registered_and_replaceable(make_engine: Callable[..., Engine]) -> None:
     engine = make_engine()
     names = [name for name, _ in engine.plugins.list_name_plugin()]
-    assert "ticketflow.default_authorize" in names
-    engine.plugins.unregister(name="ticketflow.default_authorize")
+    assert "ticketflow.authorize" in names
+    engine.plugins.unregister(name="ticketflow.authorize")
     engine.deploy(PROCESSES)
     ticket = open_complaint(engine)
     with pytest.raises(PermissionDeniedError, match="may not claim"):

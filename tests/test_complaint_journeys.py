@@ -97,10 +97,11 @@ def test_unsatisfied_callback_reopens_handling(engine: Engine) -> None:
     assert [t.element_id for t in ticket.open_tasks] == ["handle"]
     assert ticket.task("handle").candidate_groups == ("dept_billing",)
     assert ticket.data["reopen_count"] == 1
-    reopened = engine.history(ticket.number)[-2]
-    assert reopened.kind == "task_completed" and reopened.element_id == "callback"
-    assert reopened.details["passed"] == ["gw_callback", "reopen", "gw_to_handle"]
-    assert reopened.details["scripts"] == {"reopen": {"reopen_count": 1}}
+    completed, reopened = engine.history(ticket.number)[-3:-1]
+    assert completed.kind == "task_completed" and completed.element_id == "callback"
+    assert completed.details["passed"] == ["gw_callback", "reopen", "gw_to_handle"]
+    assert completed.details["scripts"] == {"reopen": {"reopen_count": 1}}
+    assert (reopened.kind, reopened.element_id) == ("ticket_reopened", "reopen")
 
     ticket = callback(engine, resolve_and_reply(engine, ticket), satisfied=True)
     assert ticket.status == "closed"

@@ -35,3 +35,24 @@ def test_upgrade_is_idempotent(db_url: str) -> None:
     with bind.connect() as conn:
         assert database.current_revision(conn) == database.head_revision()
     bind.dispose()
+
+
+def test_upgrade_from_the_first_revision(db_url: str) -> None:
+    """A database made by revision 0001 upgrades in place and then serves the engine."""
+    from ticketflow import Engine
+
+    from .conftest import PROCESSES, Staff
+    from .journeys import open_complaint
+
+    bind = database.make_engine(db_url)
+    database.upgrade(bind, "0001")
+    with bind.connect() as conn:
+        assert database.current_revision(conn) == "0001"
+    database.upgrade(bind)
+    engine = Engine(bind=bind)
+    engine.deploy(PROCESSES)
+    ticket = open_complaint(engine)
+    database.upgrade(bind)  # idempotent at head, data untouched
+    ticket = engine.complete(ticket.task("front_desk").id, Staff.agent, {"resolved": True})
+    assert ticket.status == "closed"
+    bind.dispose()

@@ -9,10 +9,11 @@ leaves the commit to the host). A failure anywhere rolls the whole action back.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +38,22 @@ from ticketflow.errors import (
     UnknownProcessError,
 )
 from ticketflow.hooks.manager import make_plugin_manager
-from ticketflow.runtime import migration
+from ticketflow.hooks.types import (
+    ConnectorCall,
+    CustomerInfo,
+    HookContext,
+    Score,
+    TaskProposal,
+)
+from ticketflow.outbox import DeliveryReport, IncidentView, Outbox, OutboxView
+from ticketflow.runtime import connectors, migration
 from ticketflow.runtime.expressions import ExpressionError, evaluate, strip_el
 from ticketflow.runtime.instance import Instance, StepResult
 from ticketflow.store import database
 from ticketflow.store.models import (
     DefinitionRow,
     EventRow,
+    ScoreRow,
     TaskCandidateRow,
     TaskRow,
     TicketRow,
@@ -56,9 +66,12 @@ from ticketflow.views import (
     EventView,
     MigrationReport,
     Page,
+    ScoreView,
     TaskView,
     TicketView,
 )
+
+log = logging.getLogger("ticketflow.engine")
 
 #: Intake channels known out of the box (``Engine(channels=...)`` replaces them).
 CHANNELS = (
@@ -114,6 +127,8 @@ class Engine:
         auto_migrate: bool | None = None,
         channels: Sequence[str] = CHANNELS,
         max_data_bytes: int = 256 * 1024,
+        outbox_max_attempts: int = 6,
+        outbox_backoff: timedelta = timedelta(seconds=30),
     ) -> None:
         if url is not None and bind is not None:
             raise InvalidDataError("pass either a database url or bind=, not both")
@@ -136,6 +151,7 @@ class Engine:
             self.bind.execution_options(**{database.READ_ONLY: True}), expire_on_commit=False
         )
         self._definitions: dict[int, ProcessDefinition] = {}
+        self.outbox = Outbox(self, max_attempts=outbox_max_attempts, backoff=outbox_backoff)
 
     def close(self) -> None:
         """Release the connection pool (only when the engine created it)."""
@@ -313,6 +329,10 @@ class Engine:
             raise InvalidDataError(
                 f"business_key must be a string of 1-200 characters, got {business_key!r}"
             )
+        customer_info, lookup_error = self._lookup_customer(customer)
+        if customer_info is not None:
+            customer_tier = customer_tier or customer_info.tier
+            region = region or customer_info.region
         if priority is None:
             priority = TIER_PRIORITY.get(customer_tier or "", DEFAULT_PRIORITY)
         if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 100:
@@ -352,9 +372,12 @@ class Engine:
                 "region": region,
                 "priority": priority,
                 "business_key": business_key,
+                **({"customer": customer_info.to_data()} if customer_info else {}),
                 **initial,
             }
-            instance, result = Instance.start(definition, process_data, ticket.number)
+            ctx = self._context(s, now, actor, ticket, drow.version)
+            with self._connectors(ctx):
+                instance, result = Instance.start(definition, process_data, ticket.number)
             self._event(
                 s,
                 ticket,
@@ -371,9 +394,13 @@ class Engine:
                     "data": initial,
                     "passed": result.passed,
                     **({"scripts": result.scripted} if result.scripted else {}),
+                    **({"customer_lookup_error": lookup_error} if lookup_error else {}),
                 },
             )
-            self._after_step(s, ticket, definition, instance, result, now, actor)
+            ticket.data = instance.current_data()
+            self.plugins.hook.ticketflow_ticket_opened(ctx=ctx, ticket=self._ticket_view(s, ticket))
+            self._after_step(s, ticket, definition, instance, result, now, actor, ctx)
+            self._flush_context(s, ctx, ticket)
             s.add(
                 WorkflowStateRow(
                     ticket_id=ticket.id, state=instance.dump(), tree_size=instance.tree_size()
@@ -477,6 +504,13 @@ class Engine:
             ticket.updated_at = now
             for task in self._open_task_rows(s, ticket.id):
                 task.state = become
+            ctx = self._context(s, now, user.id, ticket, None)
+            view = self._ticket_view(s, ticket)
+            if suspend:
+                self.plugins.hook.ticketflow_ticket_suspended(ctx=ctx, ticket=view, reason=reason)
+            else:
+                self.plugins.hook.ticketflow_ticket_resumed(ctx=ctx, ticket=view, reason=reason)
+            self._flush_context(s, ctx, ticket)
             self._event(
                 s,
                 ticket,
@@ -548,7 +582,9 @@ class Engine:
                     row.candidate_groups = ",".join(groups)
                     for group in groups:
                         s.add(TaskCandidateRow(task_id=row.id, group_name=group))
-            self._sync_tasks(s, ticket, target, instance, now, actor.id)
+            ctx = self._context(s, now, actor.id, ticket, target.version)
+            self._sync_tasks(s, ticket, target, instance, now, actor.id, ctx)
+            self._flush_context(s, ctx, ticket)
             ticket.data = instance.current_data()
             state_row.state = instance.dump()
             state_row.tree_size = instance.tree_size()
@@ -599,6 +635,72 @@ class Engine:
                 raise UnknownProcessError(process_id, self._known_processes(s))
             raise MigrationError(f"process '{process_id}' has no version {version}")
         return row
+
+    def customer_history(
+        self, customer: str, *, limit: int = 50, session: Session | None = None
+    ) -> Page[TicketView]:
+        """The customer's tickets across every process and channel, newest first
+        (一点投诉: at intake, the earlier and open tickets of the caller)."""
+        return self.tickets(customer=customer, limit=limit, session=session)
+
+    # ------------------------------------------------------------------ side effects
+
+    def deliver_outbox(self, limit: int = 100) -> DeliveryReport:
+        """Deliver due notifications and connector calls (see :mod:`ticketflow.outbox`)."""
+        return self.outbox.deliver(limit)
+
+    def outbox_messages(
+        self, *, state: str | None = None, ticket: str | None = None, limit: int = 100
+    ) -> list[OutboxView]:
+        """Outbox messages, oldest first: pending, delivered or dead."""
+        return self.outbox.messages(state=state, ticket=ticket, limit=limit)
+
+    def incidents(self, *, open_only: bool = True, limit: int = 100) -> list[IncidentView]:
+        """Problems that need a person, such as side effects that failed every retry."""
+        return self.outbox.incidents(open_only=open_only, limit=limit)
+
+    def retry_incident(self, incident_id: int, user: User | str) -> IncidentView:
+        """Resolve an incident by queueing its failed message again."""
+        return self.outbox.retry_incident(incident_id, as_user(user).id)
+
+    def scores(
+        self,
+        *,
+        staff: str | None = None,
+        ticket: str | None = None,
+        kind: str | None = None,
+        since: datetime | None = None,
+        session: Session | None = None,
+    ) -> list[ScoreView]:
+        """Recorded points, oldest first."""
+        with self._unit(session, read_only=True) as s:
+            q = select(ScoreRow).order_by(ScoreRow.id)
+            if staff is not None:
+                q = q.where(ScoreRow.staff == staff)
+            if ticket is not None:
+                q = q.where(ScoreRow.ticket_number == ticket)
+            if kind is not None:
+                q = q.where(ScoreRow.kind == kind)
+            if since is not None:
+                q = q.where(ScoreRow.at >= since)
+            return [ScoreView.from_row(r) for r in s.scalars(q)]
+
+    def points(
+        self, *, since: datetime | None = None, session: Session | None = None
+    ) -> dict[str, float]:
+        """Total points per staff member (piece rate, evaluations and deductions)."""
+        with self._unit(session, read_only=True) as s:
+            q = select(ScoreRow.staff, func.sum(ScoreRow.points)).group_by(ScoreRow.staff)
+            if since is not None:
+                q = q.where(ScoreRow.at >= since)
+            return {staff: round(float(total), 4) for staff, total in s.execute(q).tuples()}
+
+    def _lookup_customer(self, customer: str) -> tuple[CustomerInfo | None, str | None]:
+        try:
+            return self.plugins.hook.ticketflow_customer_lookup(customer_id=customer), None
+        except Exception as exc:
+            log.warning("customer lookup for %s failed: %s", customer, exc)
+            return None, f"{type(exc).__name__}: {exc}"
 
     # ------------------------------------------------------------------ tasks
 
@@ -754,7 +856,9 @@ class Engine:
             assert state_row is not None
             instance = Instance.load(definition, state_row.state, ticket.number)
             before = dict(ticket.data)
-            result = instance.complete(row.spiff_task_id, cleaned)
+            ctx = self._context(s, now, actor.id, ticket, definition.version)
+            with self._connectors(ctx):
+                result = instance.complete(row.spiff_task_id, cleaned)
             if row.assignee is None:
                 row.assignee = actor.id
                 row.claimed_at = now
@@ -779,13 +883,91 @@ class Engine:
                     **({"scripts": result.scripted} if result.scripted else {}),
                 },
             )
-            self._after_step(s, ticket, definition, instance, result, now, actor.id)
+            ticket.data = after
+            task_view = self._task_view(s, row)
+            ticket_view = self._ticket_view(s, ticket)
+            hook = self.plugins.hook
+            hook.ticketflow_task_completed(
+                ctx=ctx, ticket=ticket_view, task=task_view, data=cleaned
+            )
+            callback = info.properties.get("ticketflow.callback")
+            if callback is not None:
+                satisfied = self._satisfaction(callback, {**after, **cleaned}, ticket.number, info)
+                hook.ticketflow_callback_result(
+                    ctx=ctx, ticket=ticket_view, task=task_view, satisfied=satisfied, data=cleaned
+                )
+            self._collect_scores(
+                ctx, hook.ticketflow_score(ctx=ctx, ticket=ticket_view, task=task_view), row.id
+            )
+            self._after_step(s, ticket, definition, instance, result, now, actor.id, ctx)
             state_row.state = instance.dump()
             state_row.tree_size = instance.tree_size()
+            self._flush_context(s, ctx, ticket)
             s.flush()
             return self._ticket_view(s, ticket)
 
     # ------------------------------------------------------------------ internals
+
+    def _context(
+        self,
+        s: Session,
+        now: datetime,
+        actor: str | None,
+        ticket: TicketRow | None,
+        version: int | None,
+    ) -> HookContext:
+        view = TicketView.from_row(ticket, version or 0) if ticket is not None else None
+        return HookContext(self, s, now, actor, view)
+
+    @contextmanager
+    def _connectors(self, ctx: HookContext) -> Iterator[None]:
+        token = connectors.CURRENT.set(_StepConnectors(self, ctx))
+        try:
+            yield
+        finally:
+            connectors.CURRENT.reset(token)
+
+    def _flush_context(self, s: Session, ctx: HookContext, ticket: TicketRow | None) -> None:
+        """Write what hooks queued in ``ctx``: outbox messages and scores."""
+        for kind, payload, key in ctx._outbox:
+            self.outbox.enqueue(s, ticket, kind, payload, key, ctx.now)
+        ctx._outbox.clear()
+        for score, task_id in ctx._scores:
+            if ticket is None:  # pragma: no cover - scores always belong to a ticket
+                continue
+            s.add(
+                ScoreRow(
+                    ticket_id=ticket.id,
+                    ticket_number=ticket.number or "",
+                    task_id=task_id,
+                    staff=score.staff,
+                    points=float(score.points),
+                    kind=score.kind,
+                    note=score.note,
+                    at=ctx.now,
+                )
+            )
+        ctx._scores.clear()
+
+    @staticmethod
+    def _collect_scores(ctx: HookContext, results: Iterable[Any], task_id: int | None) -> None:
+        for result in results:
+            if result is None:
+                continue
+            for score in [result] if isinstance(result, Score) else list(result):
+                ctx.score(score, task_id)
+
+    def _satisfaction(
+        self, expression: str, data: Mapping[str, Any], number: str | None, info: UserTaskInfo
+    ) -> bool:
+        try:
+            return bool(evaluate(strip_el(expression or "satisfied"), data))
+        except ExpressionError as exc:
+            raise ProcessExecutionError(
+                f"ticketflow.callback of '{info.element_id}': {exc}",
+                ticket=number,
+                element_id=info.element_id,
+            ) from None
 
     def _after_step(
         self,
@@ -796,17 +978,28 @@ class Engine:
         result: StepResult,
         now: datetime,
         actor: str | None,
+        ctx: HookContext,
     ) -> None:
         data = instance.current_data()
         self._check_size(data, f"ticket {ticket.number} data")
         ticket.data = data
         ticket.updated_at = now
-        self._sync_tasks(s, ticket, definition, instance, now, actor)
+        hook = self.plugins.hook
+        for element in result.passed:
+            if definition.lifecycle.get(element) == "reopened":
+                self._event(s, ticket, now, actor, "ticket_reopened", element, None, {})
+                hook.ticketflow_ticket_reopened(
+                    ctx=ctx, ticket=self._ticket_view(s, ticket), element_id=element
+                )
+        self._sync_tasks(s, ticket, definition, instance, now, actor, ctx)
         if result.completed:
             ticket.status = "closed"
             ticket.closed_at = now
             ticket.end_element = result.end_element
             self._event(s, ticket, now, actor, "ticket_closed", result.end_element, None, {})
+            view = self._ticket_view(s, ticket)
+            hook.ticketflow_ticket_closed(ctx=ctx, ticket=view)
+            self._collect_scores(ctx, hook.ticketflow_score(ctx=ctx, ticket=view, task=None), None)
 
     def _sync_tasks(
         self,
@@ -816,6 +1009,7 @@ class Engine:
         instance: Instance,
         now: datetime,
         actor: str | None,
+        ctx: HookContext,
     ) -> None:
         ready = {str(t.id): t for t in instance.ready_user_tasks()}
         existing = (
@@ -827,12 +1021,55 @@ class Engine:
                 row.completed_at = now
                 self._drop_candidates(s, row.id)
                 self._event(s, ticket, now, actor, "task_cancelled", row.element_id, row.id, {})
+        created: list[TaskRow] = []
         for spiff_id, task in ready.items():
             if spiff_id in existing:
                 continue
             element = task.task_spec.bpmn_id
             info = self._task_info(definition, element)
             groups, assignee = self._assignment(info, task.data, ticket.number or "")
+            due_at = now + info.due_in if info.due_in else None
+            proposal = TaskProposal(
+                ticket_number=ticket.number or "",
+                process_id=ticket.process_id,
+                element_id=element,
+                name=info.name,
+                lane=info.lane,
+                candidate_groups=groups,
+                assignee=assignee,
+                region=ticket.region,
+                priority=ticket.priority,
+                data=dict(task.data),
+            )
+            details: dict[str, Any] = {}
+            decision = self.plugins.hook.ticketflow_dispatch(ctx=ctx, proposal=proposal)
+            if decision is not None:
+                if decision.candidate_groups is not None:
+                    groups = tuple(decision.candidate_groups)
+                if decision.assignee is not None:
+                    assignee = decision.assignee or None
+                details["dispatch"] = decision.reason or "dispatched by a plugin"
+                if not groups and not assignee:
+                    raise ProcessExecutionError(
+                        f"dispatch left task '{element}' with no candidate group and no assignee",
+                        ticket=ticket.number,
+                        element_id=element,
+                    )
+            if "ticketflow.callback" in info.properties:
+                plan = self.plugins.hook.ticketflow_plan_callback(
+                    ctx=ctx, ticket=self._ticket_view(s, ticket), proposal=proposal
+                )
+                if plan is not None:
+                    if plan.due_in is not None:
+                        due_at = now + plan.due_in
+                    if plan.candidate_groups is not None:
+                        groups = tuple(plan.candidate_groups)
+                    details["callback_plan"] = {
+                        "channel": plan.channel,
+                        "due_at": due_at.isoformat() if due_at else None,
+                        "note": plan.note,
+                    }
+                    ticket.data = {**ticket.data, "callback_plan": details["callback_plan"]}
             row = TaskRow(
                 ticket_id=ticket.id,
                 ticket_number=ticket.number,
@@ -849,7 +1086,8 @@ class Engine:
                 region=ticket.region,
                 created_at=now,
                 claimed_at=now if assignee else None,
-                due_at=now + info.due_in if info.due_in else None,
+                due_at=due_at,
+                details=details or None,
             )
             s.add(row)
             s.flush()
@@ -868,7 +1106,13 @@ class Engine:
                     "candidate_groups": list(groups),
                     "assignee": assignee,
                     "due_at": row.due_at.isoformat() if row.due_at else None,
+                    **details,
                 },
+            )
+            created.append(row)
+        for row in created:
+            self.plugins.hook.ticketflow_task_created(
+                ctx=ctx, ticket=self._ticket_view(s, ticket), task=self._task_view(s, row)
             )
 
     def _assignment(
@@ -1073,3 +1317,43 @@ def _diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, dict
         if old != new:
             changes[key] = {"old": old, "new": new}
     return dict(sorted(changes.items()))
+
+
+class _StepConnectors:
+    """Service tasks of the step in progress: synchronous calls now, async via the outbox."""
+
+    def __init__(self, engine: Engine, ctx: HookContext) -> None:
+        self.engine = engine
+        self.ctx = ctx
+
+    def call_now(
+        self, operation: str, params: dict[str, Any], element_id: str, timeout: float
+    ) -> Mapping[str, Any]:
+        ticket = self.ctx.ticket.number if self.ctx.ticket else None
+        call = ConnectorCall(
+            operation=operation,
+            params=params,
+            ticket_number=ticket,
+            element_id=element_id,
+            idempotency_key=f"{ticket}:{element_id}:{self.ctx.now.isoformat()}",
+            timeout=timeout,
+        )
+        what = f"connector operation '{operation}' of service task '{element_id}'"
+        try:
+            result = connectors.run_with_timeout(
+                lambda: self.engine.plugins.hook.ticketflow_connector(call=call), timeout, what
+            )
+        except connectors.ConnectorError:
+            raise
+        except Exception as exc:
+            raise connectors.ConnectorError(f"{what} failed: {type(exc).__name__}: {exc}") from exc
+        if result is None:
+            raise connectors.ConnectorError(f"no plugin performs {what}")
+        if not isinstance(result, Mapping):
+            raise connectors.ConnectorError(
+                f"{what} returned {type(result).__name__}, not a mapping of data"
+            )
+        return result
+
+    def call_later(self, operation: str, params: dict[str, Any], key: str) -> None:
+        self.ctx.call(operation, params, key=key)

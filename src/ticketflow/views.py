@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from ticketflow.definitions.forms import FormField
-from ticketflow.store.models import DefinitionRow, EventRow, TaskRow, TicketRow
+from ticketflow.store.models import DefinitionRow, EventRow, ScoreRow, TaskRow, TicketRow
 
 T = TypeVar("T")
 
@@ -212,3 +212,30 @@ class MigrationReport:
 
     migrated: tuple[str, ...]
     refused: dict[str, list[str]]
+
+
+@dataclass(frozen=True)
+class ScoreView:
+    """Points recorded for a staff member."""
+
+    id: int
+    ticket_number: str
+    task_id: int | None
+    staff: str
+    points: float
+    kind: str
+    note: str | None
+    at: datetime
+
+    @classmethod
+    def from_row(cls, row: ScoreRow) -> ScoreView:
+        return cls(
+            row.id,
+            row.ticket_number,
+            row.task_id,
+            row.staff,
+            row.points,
+            row.kind,
+            row.note,
+            row.at,
+        )

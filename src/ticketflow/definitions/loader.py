@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnParser, BpmnValidator
@@ -27,6 +27,7 @@ from ticketflow.definitions.forms import CONSTRAINTS, FIELD_TYPES, Form, FormFie
 from ticketflow.definitions.model import ProcessDefinition, UserTaskInfo
 from ticketflow.definitions.xml import BPMN_NS, CAMUNDA_NS, parse_bpmn_bytes
 from ticketflow.errors import DefinitionError
+from ticketflow.runtime.connectors import ConnectorTask, ConnectorTaskParser
 from ticketflow.runtime.expressions import ExpressionError, check_expression, check_script, strip_el
 from ticketflow.time.durations import parse_duration
 
@@ -65,6 +66,10 @@ _FLOW_NODE_TAGS = (
 )
 
 
+def _q(tag: str, ns: str = BPMN_NS) -> str:
+    return f"{{{ns}}}{tag}"
+
+
 class _BpmnOnlyIndexProcessParser(ProcessParser):  # type: ignore[misc]
     """Index only BPMN elements by id.
 
@@ -83,15 +88,14 @@ class _BpmnOnlyIndexProcessParser(ProcessParser):  # type: ignore[misc]
 
 class _Parser(BpmnParser):  # type: ignore[misc]
     PROCESS_PARSER_CLASS = _BpmnOnlyIndexProcessParser
+    OVERRIDE_PARSER_CLASSES: ClassVar[dict[str, tuple[type, type]]] = {
+        _q("serviceTask"): (ConnectorTaskParser, ConnectorTask)
+    }
 
 
 @lru_cache(maxsize=1)
 def _validator() -> BpmnValidator:
     return BpmnValidator()
-
-
-def _q(tag: str, ns: str = BPMN_NS) -> str:
-    return f"{{{ns}}}{tag}"
 
 
 def content_hash(content: bytes) -> str:
@@ -421,8 +425,51 @@ def _user_tasks(process: etree._Element, filename: str) -> dict[str, UserTaskInf
             due_in=_parse_duration(due, filename, task) if due else None,
             documentation=_text(task.find(_q("documentation"))),
             line=task.sourceline,
+            properties=_properties(task),
         )
+        callback = infos[tid].properties.get("ticketflow.callback")
+        if callback is not None:
+            try:
+                check_expression(strip_el(callback or "satisfied"))
+            except ExpressionError as exc:
+                raise DefinitionError(
+                    f"ticketflow.callback must be an expression giving satisfaction: {exc}",
+                    file=filename,
+                    line=task.sourceline,
+                    element_id=tid,
+                ) from None
     return infos
+
+
+def _properties(element: etree._Element) -> dict[str, str]:
+    """The element's own camunda:properties (name -> value)."""
+    return {
+        prop.get("name", ""): prop.get("value", "")
+        for prop in element.iterfind(
+            f"{_q('extensionElements')}/{_q('properties', CAMUNDA_NS)}/{_q('property', CAMUNDA_NS)}"
+        )
+    }
+
+
+LIFECYCLE_EVENTS = ("reopened",)
+
+
+def _lifecycle(process: etree._Element, filename: str) -> dict[str, str]:
+    marks: dict[str, str] = {}
+    for tag in _FLOW_NODE_TAGS:
+        for el in process.iter(_q(tag)):
+            value = _properties(el).get("ticketflow.lifecycle")
+            if value is None:
+                continue
+            if value not in LIFECYCLE_EVENTS:
+                raise DefinitionError(
+                    f"ticketflow.lifecycle {value!r} is not one of {', '.join(LIFECYCLE_EVENTS)}",
+                    file=filename,
+                    line=el.sourceline,
+                    element_id=el.get("id"),
+                )
+            marks[el.get("id", "")] = value
+    return marks
 
 
 def _property(process: etree._Element, name: str) -> str | None:
@@ -522,6 +569,7 @@ def _build(
         )
     user_tasks = _user_tasks(process, filename)
     elements = _elements(process)
+    lifecycle = _lifecycle(process, filename)
     for target in called:
         other = processes[target]
         for element_id, info in _user_tasks(other.element, other.filename).items():
@@ -536,6 +584,8 @@ def _build(
             user_tasks[element_id] = info
         for element_id, kind in _elements(other.element).items():
             elements.setdefault(element_id, kind)
+        for element_id, event in _lifecycle(other.element, other.filename).items():
+            lifecycle.setdefault(element_id, event)
     # Defaults of called processes apply too (the caller's own win): a called process's
     # variables then exist from the start and flow into every call.
     defaults: dict[str, Any] = {}
@@ -559,6 +609,7 @@ def _build(
         data_defaults=defaults,
         documentation=_text(process.find(_q("documentation"))),
         called=called,
+        lifecycle=lifecycle,
     )
 
 

@@ -26,6 +26,8 @@ class UserTaskInfo:
     due_in: timedelta | None
     documentation: str | None
     line: int | None
+    #: camunda:properties of the task (e.g. ``ticketflow.callback``).
+    properties: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class ProcessDefinition:
     documentation: str | None = None
     #: Processes reached through call activities (directly or further down).
     called: tuple[str, ...] = ()
+    #: element id -> lifecycle event fired when the flow passes it (``ticketflow.lifecycle``).
+    lifecycle: dict[str, str] = field(default_factory=dict)
     #: id of the deployed version (set once stored), and its version number.
     definition_id: int | None = None
     version: int | None = None

@@ -6,10 +6,11 @@ from collections.abc import Iterable
 
 import pluggy
 
-from ticketflow.hooks import default_authorize, hookspecs
+from ticketflow.hooks import hookspecs
+from ticketflow.plugins import authorize
 
 #: Built-in plugins, registered first so any other plugin is consulted before them.
-DEFAULT_PLUGINS = (default_authorize,)
+DEFAULT_PLUGINS: tuple[object, ...] = (authorize,)
 
 
 def make_plugin_manager(
@@ -18,7 +19,8 @@ def make_plugin_manager(
     pm = pluggy.PluginManager("ticketflow")
     pm.add_hookspecs(hookspecs)
     for default in DEFAULT_PLUGINS:
-        pm.register(default, name=f"ticketflow.{default.__name__.rsplit('.', 1)[-1]}")
+        name = getattr(default, "__name__", type(default).__name__).rsplit(".", 1)[-1]
+        pm.register(default, name=f"ticketflow.{name}")
     if entry_points:
         pm.load_setuptools_entrypoints("ticketflow")
     for plugin in plugins:

@@ -12,7 +12,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundExcepti
 from SpiffWorkflow.util.task import TaskState
 
 from ticketflow.definitions.model import ProcessDefinition
-from ticketflow.errors import ProcessExecutionError, StoreError, TaskStateError
+from ticketflow.errors import ProcessExecutionError, StoreError, TaskStateError, TicketflowError
 from ticketflow.runtime import state
 from ticketflow.runtime.expressions import ExpressionError
 from ticketflow.runtime.scripting import SAFE_SCRIPT_ENGINE
@@ -118,7 +118,10 @@ class Instance:
         result = StepResult()
         before: dict[UUID, dict[str, Any]] = {}
 
+        running: list[str | None] = [None]
+
         def will_complete(task: Any) -> None:
+            running[0] = task.task_spec.bpmn_id
             if type(task.task_spec).__name__ == "ScriptTask":
                 before[task.id] = dict(task.data)
 
@@ -133,14 +136,17 @@ class Instance:
                     k: v for k, v in task.data.items() if k not in old or old[k] != v
                 }
 
-        current = None
         try:
             self.workflow.do_engine_steps(will_complete, did_complete)
         except SpiffWorkflowException as exc:
             current = getattr(getattr(exc, "task", None), "task_spec", None)
-            raise self._execution_error(exc, getattr(current, "bpmn_id", None)) from None
-        except ExpressionError as exc:  # pragma: no cover - Spiff wraps these
-            raise ProcessExecutionError(str(exc), ticket=self.ticket, element_id=None) from None
+            raise self._execution_error(exc, getattr(current, "bpmn_id", running[0])) from None
+        except ProcessExecutionError:
+            raise
+        except (ExpressionError, TicketflowError) as exc:  # e.g. a connector that failed
+            raise ProcessExecutionError(
+                str(exc), ticket=self.ticket, element_id=running[0]
+            ) from exc
         result.dropped = state.compact(self.workflow)
         if self.workflow.is_completed():
             result.completed = True

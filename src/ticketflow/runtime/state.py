@@ -29,6 +29,8 @@ from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
+from ticketflow.runtime.connectors import ConnectorTask, ConnectorTaskConverter
+
 #: Version of the stored state layout; bump with a migration when it changes.
 STATE_FORMAT = 1
 
@@ -60,6 +62,7 @@ def _make_registry() -> tuple[Any, _InstanceConverter]:
     config = deepcopy(DEFAULT_CONFIG)
     config.pop(BpmnWorkflow)
     registry = BpmnWorkflowSerializer.configure(config)
+    ConnectorTaskConverter(ConnectorTask, registry)
     converter = _InstanceConverter(BpmnWorkflow, registry)
     return registry, converter
 

@@ -161,6 +161,8 @@ class TaskRow(Base):
     completed_at: Mapped[datetime | None]
     completed_by: Mapped[str | None] = mapped_column(String(200))
     form_data: Mapped[dict[str, Any] | None]
+    #: Plugin decisions about the task: dispatch reason, callback plan.
+    details: Mapped[dict[str, Any] | None]
     lock_version: Mapped[int] = mapped_column(Integer, nullable=False)
 
     __mapper_args__ = {"version_id_col": lock_version}
@@ -186,3 +188,64 @@ class EventRow(Base):
     element_id: Mapped[str | None] = mapped_column(String(200))
     task_id: Mapped[int | None] = mapped_column(BigId)
     details: Mapped[dict[str, Any]]
+
+
+class OutboxRow(Base):
+    """A side effect (notification, connector call) written with the state change that
+    caused it and delivered after the commit, with retries."""
+
+    __tablename__ = "tf_outbox"
+    __table_args__ = (Index("ix_tf_outbox_due", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tf_ticket.id"))
+    ticket_number: Mapped[str | None] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(20))
+    payload: Mapped[dict[str, Any]]
+    idempotency_key: Mapped[str] = mapped_column(String(300), unique=True)
+    state: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int]
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+
+
+class IncidentRow(Base):
+    """Something that needs a person: e.g. a side effect that failed every retry."""
+
+    __tablename__ = "tf_incident"
+    __table_args__ = (Index("ix_tf_incident_open", "resolved_at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tf_ticket.id"))
+    ticket_number: Mapped[str | None] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text)
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("tf_outbox.id"))
+    created_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class ScoreRow(Base):
+    """Points earned by a staff member (piece rate, evaluation, deduction)."""
+
+    __tablename__ = "tf_score"
+    __table_args__ = (
+        Index("ix_tf_score_staff", "staff", "at"),
+        Index("ix_tf_score_ticket", "ticket_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tf_ticket.id"))
+    ticket_number: Mapped[str] = mapped_column(String(40))
+    task_id: Mapped[int | None] = mapped_column(BigId)
+    staff: Mapped[str] = mapped_column(String(200))
+    points: Mapped[float]
+    kind: Mapped[str] = mapped_column(String(40))
+    note: Mapped[str | None] = mapped_column(String(500))
+    at: Mapped[datetime]
