@@ -69,3 +69,40 @@ def test_db_upgrade_deploy_and_definitions(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args", [["--help"], ["db", "--help"]])
 def test_help(args: list[str]) -> None:
     assert runner.invoke(app, args).exit_code == 0
+
+
+def test_plugins_outbox_and_incidents_commands(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    import ticketflow
+    from ticketflow import Engine
+
+    class Alerts:
+        @ticketflow.hookimpl
+        def ticketflow_ticket_opened(self, ctx, ticket) -> None:  # type: ignore[no-untyped-def]
+            ctx.notify("voice", "13800000000", "new ticket")
+
+    url = f"sqlite:///{tmp_path / 'ops.db'}"
+    engine = Engine(url, plugins=[Alerts()], outbox_max_attempts=1, outbox_backoff=timedelta(0))
+    engine.deploy(PROCESSES)
+    engine.open_ticket("complaint", customer="C1", channel="hotline")
+    engine.close()
+    env = {"COLUMNS": "250"}
+    listed = runner.invoke(app, ["plugins", "--url", url], env=env)
+    assert listed.exit_code == 0 and "ticketflow.authorize" in listed.output
+    pending = runner.invoke(app, ["outbox", "list", "--url", url], env=env)
+    assert (
+        pending.exit_code == 0
+        and "voice 13800000000" in pending.output
+        and "pending" in pending.output
+    )
+    delivered = runner.invoke(
+        app, ["outbox", "deliver", "--url", url, "--max-attempts", "1"], env=env
+    )
+    assert delivered.exit_code == 0 and "dead 1" in delivered.output
+    shown = runner.invoke(app, ["incidents", "--url", url], env=env)
+    assert shown.exit_code == 0 and "no plugin delivers voice notifications" in shown.output
+    retried = runner.invoke(app, ["incidents", "--url", url, "--retry", "1"], env=env)
+    assert retried.exit_code == 0 and "queued again" in retried.output
+    again = runner.invoke(app, ["incidents", "--url", url, "--retry", "1"], env=env)
+    assert again.exit_code == 1 and "already resolved" in again.output

@@ -213,5 +213,110 @@ def tasks(
         console.print(table)
 
 
+@app.command()
+def plugins(url: UrlOption = DEFAULT_URL) -> None:
+    """List loaded plugins (built-in, entry points) and the hooks each implements."""
+    from ticketflow.engine import Engine
+
+    with Engine(url) as engine:
+        table = Table("plugin", "hooks", title="ticketflow plugins (first asked at the top)")
+        pm = engine.plugins
+        for name, plugin in reversed(pm.list_name_plugin()):
+            hooks = sorted(
+                h.name.removeprefix("ticketflow_") for h in pm.get_hookcallers(plugin) or []
+            )
+            table.add_row(name, ", ".join(hooks))
+        console.print(table)
+
+
+outbox_app = typer.Typer(help="Side effects waiting for delivery.", no_args_is_help=True)
+app.add_typer(outbox_app, name="outbox")
+
+
+@outbox_app.command("list")
+def outbox_list(url: UrlOption = DEFAULT_URL, state: str | None = None, limit: int = 50) -> None:
+    """List outbox messages (pending, delivered, dead)."""
+    from ticketflow.engine import Engine
+
+    with Engine(url) as engine:
+        table = Table(
+            "id", "ticket", "kind", "what", "state", "attempts", "next attempt", "last error"
+        )
+        for m in engine.outbox_messages(state=state, limit=limit):
+            what = m.payload.get("operation") or f"{m.payload.get('channel')} {m.payload.get('to')}"
+            table.add_row(
+                str(m.id),
+                m.ticket_number or "",
+                m.kind,
+                str(what),
+                m.state,
+                str(m.attempts),
+                f"{m.next_attempt_at:%Y-%m-%d %H:%M:%S}",
+                (m.last_error or "")[:60],
+            )
+        console.print(table)
+
+
+@outbox_app.command("deliver")
+def outbox_deliver(
+    url: UrlOption = DEFAULT_URL,
+    loop: Annotated[bool, typer.Option(help="Keep delivering until interrupted.")] = False,
+    interval: float = 2.0,
+    limit: int = 100,
+    max_attempts: Annotated[int, typer.Option(help="Attempts before a dead letter.")] = 6,
+    backoff: Annotated[float, typer.Option(help="First retry delay in seconds (doubles).")] = 30,
+) -> None:
+    """Deliver due messages once, or keep doing so with --loop (a delivery worker)."""
+    import time
+    from datetime import timedelta
+
+    from ticketflow.engine import Engine
+
+    with Engine(
+        url, outbox_max_attempts=max_attempts, outbox_backoff=timedelta(seconds=backoff)
+    ) as engine:
+        while True:
+            report = engine.deliver_outbox(limit)
+            if report.attempted or not loop:
+                console.print(
+                    f"delivered {report.delivered}, retrying {report.retried}, dead {report.dead}"
+                )
+            if not loop:
+                return
+            if report.attempted < limit:
+                time.sleep(interval)
+
+
+@app.command()
+def incidents(
+    url: UrlOption = DEFAULT_URL,
+    retry: Annotated[int | None, typer.Option(help="Retry the incident with this id.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Include resolved incidents.")] = False,
+) -> None:
+    """List open incidents, or retry one (its failed message is queued again)."""
+    from ticketflow.engine import Engine
+    from ticketflow.users import User
+
+    try:
+        with Engine(url) as engine:
+            if retry is not None:
+                done = engine.retry_incident(retry, User.system())
+                console.print(f"incident {done.id} resolved; its message is queued again")
+                return
+            table = Table("id", "ticket", "kind", "message", "created", "resolved")
+            for i in engine.incidents(open_only=not all_):
+                table.add_row(
+                    str(i.id),
+                    i.ticket_number or "",
+                    i.kind,
+                    i.message,
+                    f"{i.created_at:%Y-%m-%d %H:%M}",
+                    f"{i.resolved_at:%Y-%m-%d %H:%M} {i.resolved_by}" if i.resolved_at else "",
+                )
+            console.print(table)
+    except TicketflowError as exc:
+        _fail(exc)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()
