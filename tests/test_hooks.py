@@ -484,3 +484,45 @@ def test_service_task_needs_a_topic(engine: Engine, tmp_path: Path) -> None:
     with pytest.raises(DefinitionError, match="service task needs camunda:topic") as info:
         engine.deploy(path)
     assert info.value.element_id == "lookup"
+
+
+def test_attachments_survive_the_outbox(make_engine: Callable[..., Engine]) -> None:
+    got: list[Notification] = []
+
+    class Mailer:
+        @hookimpl
+        def ticketflow_ticket_opened(self, ctx, ticket) -> None:  # type: ignore[no-untyped-def]
+            ctx.notify(
+                "email",
+                "a@b.cn",
+                "见附件",
+                attachments=[("工单.pdf", b"%PDF\x00\x01", "application/pdf")],
+            )
+
+        @hookimpl
+        def ticketflow_notify(self, message: Notification) -> bool:
+            got.append(message)
+            return True
+
+    engine = make_engine(plugins=[Mailer()], load_entry_points=False)
+    engine.deploy(PROCESSES)
+    open_complaint(engine)
+    engine.deliver_outbox()
+    assert got[0].attachments == (("工单.pdf", b"%PDF\x00\x01", "application/pdf"),)
+
+
+def test_a_message_whose_lease_was_taken_over_is_not_sent_twice(
+    make_engine: Callable[..., Engine], postman: Postman, recorder: Recorder, clock: FixedClock
+) -> None:
+    from ticketflow.outbox import LEASE
+
+    first = make_engine(plugins=[recorder, postman], load_entry_points=False)
+    first.deploy(PROCESSES)
+    open_complaint(first, customer="C-VIP")
+    claimed = first.outbox._claim(10)  # worker 1 claims, then stalls past its lease
+    assert len(claimed) == 1
+    clock.advance(LEASE + timedelta(seconds=1))
+    second = make_engine(plugins=[postman], load_entry_points=False)
+    assert second.deliver_outbox().delivered == 1
+    assert first.outbox._renew(claimed[0][0]) is False, "worker 1 sees it lost the message"
+    assert list(postman.received.values()) == [1]

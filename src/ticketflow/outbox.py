@@ -7,7 +7,8 @@ on PostgreSQL, so several workers share the work), calls the delivery hook outsi
 transaction, and records the outcome: delivered, or retried later with exponential
 backoff, or — after the last attempt — a dead letter with an incident for a person.
 
-Each row has an idempotency key, unique in the table: queueing the same effect twice
+A failure that retrying cannot fix (see :func:`permanent`) goes straight to the dead
+letters. Each row has an idempotency key, unique in the table: queueing the same effect twice
 stores it once, and the key travels with every attempt (e-mail Message-ID, HTTP
 ``Idempotency-Key``) so a receiver can drop a repeated delivery.
 """
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from ticketflow.hooks.types import ConnectorCall, Notification
@@ -33,6 +34,17 @@ if TYPE_CHECKING:
     from ticketflow.engine import Engine
 
 log = logging.getLogger("ticketflow.outbox")
+
+
+def permanent(exc: BaseException) -> bool:
+    """A failure that retrying cannot fix: bad input (ValueError, TypeError), no plugin for
+    the channel or operation (LookupError), or a ticketflow error raised by a plugin.
+    Network and server errors (OSError, timeouts, SMTP errors...) are retried."""
+    from ticketflow.errors import TicketflowError
+
+    return isinstance(exc, (TicketflowError, ValueError, TypeError, LookupError))
+
+
 LEASE = timedelta(minutes=5)
 
 
@@ -162,10 +174,12 @@ class Outbox:
         claimed = self._claim(limit)
         delivered = retried = dead = 0
         for row_id, kind, payload, key, ticket_number in claimed:
+            if not self._renew(row_id):
+                continue  # another worker took it over after our lease ran out
             try:
                 result = self._perform(kind, payload, key, ticket_number)
-            except Exception as exc:
-                outcome = self._failed(row_id, f"{type(exc).__name__}: {exc}")
+            except Exception as exc:  # any failure is recorded, never lost
+                outcome = self._failed(row_id, f"{type(exc).__name__}: {exc}", permanent(exc))
                 if outcome == "dead":
                     dead += 1
                 else:
@@ -197,6 +211,21 @@ class Outbox:
             return [
                 (r.id, r.kind, dict(r.payload), r.idempotency_key, r.ticket_number) for r in rows
             ]
+
+    def _renew(self, row_id: int) -> bool:
+        """Extend our lease just before the attempt; False if the message is no longer ours."""
+        now = self.engine.clock.now()
+        with Session(self.engine.bind) as s, s.begin():
+            result = s.execute(
+                update(OutboxRow)
+                .where(
+                    OutboxRow.id == row_id,
+                    OutboxRow.lease_owner == self.worker_id,
+                    OutboxRow.state == "pending",
+                )
+                .values(lease_until=now + LEASE)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def _perform(
         self, kind: str, payload: dict[str, Any], key: str, ticket_number: str | None
@@ -241,7 +270,7 @@ class Outbox:
             row.result = result
             row.lease_owner = row.lease_until = None
 
-    def _failed(self, row_id: int, error: str) -> str:
+    def _failed(self, row_id: int, error: str, permanent: bool = False) -> str:
         now = self.engine.clock.now()
         with Session(self.engine.bind) as s, s.begin():
             row = self._mine(s, row_id)
@@ -250,7 +279,7 @@ class Outbox:
             row.attempts += 1
             row.last_error = error[:2000]
             row.lease_owner = row.lease_until = None
-            if row.attempts >= self.max_attempts:
+            if permanent or row.attempts >= self.max_attempts:
                 row.state = "dead"
                 s.add(
                     IncidentRow(
@@ -259,7 +288,8 @@ class Outbox:
                         kind=f"{row.kind}_failed",
                         outbox_id=row.id,
                         created_at=now,
-                        message=f"{row.kind} {self._describe(row)} failed {row.attempts} times; "
+                        message=f"{row.kind} {self._describe(row)} failed {row.attempts} times"
+                        f"{' (a permanent error, not retried)' if permanent else ''}; "
                         f"last error: {row.last_error}",
                     )
                 )

@@ -7,10 +7,10 @@ from collections.abc import Iterable
 import pluggy
 
 from ticketflow.hooks import hookspecs
-from ticketflow.plugins import authorize
+from ticketflow.plugins import authorize, sms
 
 #: Built-in plugins, registered first so any other plugin is consulted before them.
-DEFAULT_PLUGINS: tuple[object, ...] = (authorize,)
+DEFAULT_PLUGINS: tuple[object, ...] = (authorize, sms)
 
 
 def make_plugin_manager(

@@ -8,7 +8,8 @@ calls go to the transactional outbox and are delivered only after the commit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import base64
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -108,7 +109,7 @@ class Notification:
     attachments: tuple[tuple[str, bytes, str], ...] = ()  # (filename, content, mime type)
 
     def to_payload(self) -> dict[str, Any]:
-        return {
+        payload: dict[str, Any] = {
             "channel": self.channel,
             "to": self.to,
             "body": self.body,
@@ -116,6 +117,12 @@ class Notification:
             "recipient_role": self.recipient_role,
             "ticket_number": self.ticket_number,
         }
+        if self.attachments:
+            payload["attachments"] = [
+                [name, base64.b64encode(content).decode("ascii"), mime]
+                for name, content, mime in self.attachments
+            ]
+        return payload
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any], idempotency_key: str) -> Notification:
@@ -127,6 +134,10 @@ class Notification:
             recipient_role=payload.get("recipient_role"),
             ticket_number=payload.get("ticket_number"),
             idempotency_key=idempotency_key,
+            attachments=tuple(
+                (name, base64.b64decode(content), mime)
+                for name, content, mime in payload.get("attachments", [])
+            ),
         )
 
 
@@ -171,17 +182,25 @@ class HookContext:
         subject: str | None = None,
         recipient_role: str | None = None,
         key: str | None = None,
+        attachments: Sequence[tuple[str, bytes, str]] = (),
     ) -> None:
         """Queue a notification; it is delivered after the commit, with retries.
 
         ``key`` makes it idempotent: queueing the same key twice for a ticket sends once.
+        ``attachments`` are ``(filename, content, mime type)`` triples (e-mail).
         """
         if channel not in NOTIFY_CHANNELS:
             raise ValueError(
                 f"notification channel must be one of {NOTIFY_CHANNELS}, got {channel!r}"
             )
         note = Notification(
-            channel, to, body, subject, recipient_role, self.ticket.number if self.ticket else None
+            channel,
+            to,
+            body,
+            subject,
+            recipient_role,
+            self.ticket.number if self.ticket else None,
+            attachments=tuple(attachments),
         )
         self._outbox.append(("notify", note.to_payload(), key or ""))
 
