@@ -572,10 +572,12 @@ class Engine:
                 info = target.user_tasks.get(row.element_id)
                 if info is None:  # pragma: no cover - blockers() refused it already
                     continue
-                groups, _ = self._assignment(info, instance.current_data(), number)
                 row.definition_id = target_row.id
                 row.name = info.name
                 row.lane = info.lane
+                if row.details and "dispatch" in row.details:
+                    continue  # a dispatch plugin chose the groups; the new version keeps them
+                groups, _ = self._assignment(info, instance.current_data(), number)
                 if ",".join(groups) != row.candidate_groups:
                     self._drop_candidates(s, row.id)
                     s.flush()
@@ -1027,11 +1029,16 @@ class Engine:
                 continue
             element = task.task_spec.bpmn_id
             info = self._task_info(definition, element)
-            groups, assignee = self._assignment(info, task.data, ticket.number or "")
+            try:
+                groups, assignee = self._assignment(info, task.data, ticket.number or "")
+                unassigned_because = ""
+            except ProcessExecutionError as exc:  # a dispatch plugin may still decide
+                groups, assignee, unassigned_because = (), None, f" ({exc.reason})"
             due_at = now + info.due_in if info.due_in else None
             proposal = TaskProposal(
                 ticket_number=ticket.number or "",
                 process_id=ticket.process_id,
+                element_process_id=task.workflow.spec.name,
                 element_id=element,
                 name=info.name,
                 lane=info.lane,
@@ -1049,12 +1056,6 @@ class Engine:
                 if decision.assignee is not None:
                     assignee = decision.assignee or None
                 details["dispatch"] = decision.reason or "dispatched by a plugin"
-                if not groups and not assignee:
-                    raise ProcessExecutionError(
-                        f"dispatch left task '{element}' with no candidate group and no assignee",
-                        ticket=ticket.number,
-                        element_id=element,
-                    )
             if "ticketflow.callback" in info.properties:
                 plan = self.plugins.hook.ticketflow_plan_callback(
                     ctx=ctx, ticket=self._ticket_view(s, ticket), proposal=proposal
@@ -1069,7 +1070,17 @@ class Engine:
                         "due_at": due_at.isoformat() if due_at else None,
                         "note": plan.note,
                     }
+                    # Into the process data too, so it lasts beyond this step.
+                    task.data["callback_plan"] = details["callback_plan"]
                     ticket.data = {**ticket.data, "callback_plan": details["callback_plan"]}
+            if not groups and not assignee:
+                raise ProcessExecutionError(
+                    f"task '{element}' would have no candidate group and no assignee "
+                    f"(nothing in the BPMN file{unassigned_because}, and no dispatch plugin "
+                    "chose one)",
+                    ticket=ticket.number,
+                    element_id=element,
+                )
             row = TaskRow(
                 ticket_id=ticket.id,
                 ticket_number=ticket.number,
@@ -1136,12 +1147,6 @@ class Engine:
                 ticket=number,
                 element_id=info.element_id,
             ) from None
-        if not groups and not assignee:
-            raise ProcessExecutionError(
-                f"task '{info.element_id}' would have no candidate group and no assignee",
-                ticket=number,
-                element_id=info.element_id,
-            )
         return groups, assignee
 
     def _task_info(self, definition: ProcessDefinition, element_id: str) -> UserTaskInfo:

@@ -38,6 +38,8 @@ class TaskView:
     form_data: dict[str, Any] | None
     form: tuple[FormField, ...] = ()
     documentation: str | None = None
+    #: Plugin decisions: ``dispatch`` (the reason) and ``callback_plan``.
+    details: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_row(
@@ -62,6 +64,7 @@ class TaskView:
             form_data=dict(row.form_data) if row.form_data is not None else None,
             form=form,
             documentation=documentation,
+            details=dict(row.details or {}),
         )
 
     def to_dict(self) -> dict[str, Any]:

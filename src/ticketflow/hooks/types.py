@@ -64,6 +64,8 @@ class TaskProposal:
     region: str | None
     priority: int
     data: Mapping[str, Any]
+    #: The process the element belongs to (differs from ``process_id`` inside a call activity).
+    element_process_id: str = ""
 
 
 @dataclass(frozen=True)
