@@ -21,7 +21,9 @@ def test_demo_drives_real_tickets(tmp_path: Path) -> None:
     result = runner.invoke(app, ["demo", "--db", str(db)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     out = result.output
-    assert "6 tickets, 5 closed" in out
+    assert "7 tickets, 6 closed" in out
+    assert "refund of 500 yuan, approved at level 2" in out
+    assert "5 SMS delivered after commit" in out
     for phrase in (
         "solved at the front desk",
         "unsatisfied callback reopens handling",

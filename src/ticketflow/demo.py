@@ -11,12 +11,17 @@ import os
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import ClassVar
 
 from rich.console import Console
 from rich.table import Table
 
 from ticketflow.engine import Engine
+from ticketflow.hooks.hookspecs import hookimpl
+from ticketflow.hooks.types import CustomerInfo
 from ticketflow.journey import print_journey
+from ticketflow.plugins.callbacks import CallbackPlanner
+from ticketflow.plugins.scoring import PieceRateScoring
 from ticketflow.time.clock import FixedClock
 from ticketflow.users import User
 from ticketflow.views import TicketView
@@ -28,7 +33,25 @@ SUPERVISOR = User.of("zhou.min", groups=["back_office"], roles=["supervisor"])
 BILLING = User.of("zhao.lei", groups=["dept_billing"])
 NETWORK = User.of("sun.li", groups=["dept_network"])
 VAS = User.of("qian.hao", groups=["dept_vas"])
-CALLBACK = User.of("chen.jing", groups=["callback_agent"])
+CALLBACK = User.of("chen.jing", groups=["callback_agent", "vip_callback"])
+MANAGER = User.of("sun.mei", groups=["dept_manager"])
+
+
+class DemoCrm:
+    """Stands in for the operator's CRM: the customer lookup hook."""
+
+    customers: ClassVar[dict[str, CustomerInfo]] = {
+        "C-0001": CustomerInfo("C-0001", "王总 Mr Wang", "vip", "jinan", "am.liu", "13800000001"),
+        "C-9001": CustomerInfo(
+            "C-9001", "集团客户 Acme", "key_account", None, "am.liu", "13800000002"
+        ),
+        "C-7788": CustomerInfo("C-7788", "李女士 Ms Li", "ordinary", phone="13800000003"),
+        "C-6100": CustomerInfo("C-6100", "赵先生 Mr Zhao", "gold", phone="13800000004"),
+    }
+
+    @hookimpl
+    def ticketflow_customer_lookup(self, customer_id: str) -> CustomerInfo | None:
+        return self.customers.get(customer_id)
 
 
 def find_processes() -> Path:
@@ -110,7 +133,8 @@ def run_demo(db_path: Path, console: Console) -> list[str]:
         db_path.unlink()
     url = f"sqlite:///{db_path}"
     clock = FixedClock(datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc))
-    engine = Engine(url, clock=clock)
+    plugins = [DemoCrm(), PieceRateScoring(), CallbackPlanner()]
+    engine = Engine(url, clock=clock, plugins=plugins, load_entry_points=False)
     (definition,) = engine.deploy(find_processes() / "complaint.bpmn")
     console.print(
         f"[bold]ticketflow demo[/] · deployed {definition.process_id} v{definition.version} "
@@ -212,6 +236,39 @@ def run_demo(db_path: Path, console: Console) -> list[str]:
         )
         return demo.close_out(t, NETWORK, "更换光猫 replaced the modem", True, 90, hours=4)
 
+    def refund_approved() -> TicketView:
+        t = engine.open_ticket(
+            "complaint",
+            customer="C-6100",
+            channel="web",
+            subject="套餐变更后重复扣费 charged twice after a plan change",
+            data={"refunds_before": 1},
+            user=AGENT,
+        )
+        t = demo.dispatch(
+            t, "dept_billing", ("计费 billing", "套餐 plan", "重复扣费 double charge")
+        )
+        t = demo.step(
+            t,
+            "handle",
+            BILLING,
+            {"outcome": "resolved", "result": "核实多扣 verified", "refund_amount": 500},
+            timedelta(hours=3),
+        )
+        t = demo.step(
+            t,
+            "approve_refund_l2",
+            MANAGER,
+            {"approved": True, "approval_note": "同意 approved"},
+            timedelta(hours=2),
+        )
+        t = demo.step(
+            t, "reply", BILLING, {"reply": "已退 500 元 refunded 500 yuan"}, timedelta(minutes=5)
+        )
+        return demo.step(
+            t, "callback", CALLBACK, {"satisfied": True, "score": 85}, timedelta(hours=20)
+        )
+
     def still_open() -> TicketView:
         t = engine.open_ticket(
             "complaint",
@@ -231,6 +288,7 @@ def run_demo(db_path: Path, console: Console) -> list[str]:
         ("transferred from billing to network", transferred),
         ("unsatisfied callback reopens handling", reopened),
         ("returned to dispatch, suspended a week, resumed", suspended_and_returned),
+        ("refund of 500 yuan, approved at level 2", refund_approved),
         ("key account, still in handling", still_open),
     ]
     numbers = []
@@ -240,7 +298,7 @@ def run_demo(db_path: Path, console: Console) -> list[str]:
     engine.close()
 
     # A new Engine on the same database: what a restarted host process sees.
-    reader = Engine(url, clock=clock)
+    reader = Engine(url, clock=clock, plugins=plugins, load_entry_points=False)
     for (title, _), number in zip(stories, numbers, strict=True):
         print_journey(reader, number, console, title=f"{number} · {title}")
         console.print()
@@ -256,6 +314,17 @@ def run_demo(db_path: Path, console: Console) -> list[str]:
             str(task.priority),
         )
     console.print(summary)
+    points = Table(title="piece-rate points (PieceRateScoring plugin)", title_justify="left")
+    points.add_column("staff")
+    points.add_column("points", justify="right")
+    for staff, total in sorted(reader.points().items(), key=lambda kv: -kv[1]):
+        points.add_row(staff, f"{total:.1f}")
+    console.print(points)
+    report = reader.deliver_outbox()
+    console.print(
+        f"outbox: {report.delivered} SMS delivered after commit (callback surveys and thanks "
+        f"from CallbackPlanner; the default SMS gateway logs them), {report.dead} failed"
+    )
     closed = reader.tickets(status="closed").total
     console.print(f"\n{len(numbers)} tickets, {closed} closed; database kept at {db_path}")
     reader.close()
