@@ -453,6 +453,8 @@ def test_sync_connector_failures_store_nothing(
         engine.open_ticket("crm_flow", customer="C7", channel="web")
     assert info.value.element_id == "lookup"
     assert message in str(info.value)
+    assert info.value.ticket is None, "the rolled-back ticket number is not reported"
+    assert "(while opening a crm_flow ticket; nothing was stored)" in str(info.value)
     assert engine.tickets().total == 0
 
 
@@ -469,6 +471,8 @@ def test_async_service_task_goes_through_the_outbox_once(crm_engine: tuple[Engin
     for _ in range(10):  # the OA system fails every other call; retries until all land
         engine.deliver_outbox()
     assert len(crm.oa) == 6 and set(crm.oa.values()) == {1}
+    oa_calls = [c for c in crm.calls if c.operation == "oa.todo"]
+    assert {(c.element_id, c.timeout, c.synchronous) for c in oa_calls} == {("record", 10.0, False)}
     delivered = engine.outbox_messages(state="delivered")
     assert sorted(m.result["todo"] for m in delivered) == sorted(numbers)  # type: ignore[index]
     assert max(m.attempts for m in delivered) > 1, "some deliveries needed a retry"
@@ -526,3 +530,40 @@ def test_a_message_whose_lease_was_taken_over_is_not_sent_twice(
     assert second.deliver_outbox().delivered == 1
     assert first.outbox._renew(claimed[0][0]) is False, "worker 1 sees it lost the message"
     assert list(postman.received.values()) == [1]
+
+
+def test_customer_lookup_is_bounded_in_time(make_engine: Callable[..., Engine]) -> None:
+    class SlowCrm:
+        @hookimpl
+        def ticketflow_customer_lookup(self, customer_id: str) -> CustomerInfo | None:
+            threading.Event().wait(2)
+            return CustomerInfo(customer_id, tier="vip")
+
+    engine = make_engine(plugins=[SlowCrm()], load_entry_points=False, customer_lookup_timeout=0.2)
+    engine.deploy(PROCESSES)
+    ticket = open_complaint(engine)
+    assert ticket.customer_tier is None
+    error = engine.history(ticket.number)[0].details["customer_lookup_error"]
+    assert error == "ConnectorError: customer lookup for C-10086 did not answer within 0.2 s"
+
+
+def test_unknown_process_is_refused_before_the_crm_is_asked(
+    hooked: Engine, recorder: Recorder
+) -> None:
+    with pytest.raises(ticketflow.UnknownProcessError):
+        hooked.open_ticket("nope", customer="C-VIP", channel="web")
+    assert recorder.names("lookup") == []
+
+
+def test_outbox_reads_inside_the_hosts_transaction(hooked: Engine) -> None:
+    from sqlalchemy.orm import Session
+
+    ticket = open_complaint(hooked)
+    with Session(hooked.bind) as session:
+        hooked.complete(
+            ticket.task("front_desk").id, Staff.agent, {"resolved": True}, session=session
+        )
+        assert hooked.outbox_messages(session=session) == []
+        assert hooked.incidents(session=session) == []
+        assert hooked.outbox_messages() == [], "a separate read does not wait for the host's lock"
+        session.commit()

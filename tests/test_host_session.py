@@ -69,7 +69,8 @@ def test_schema_must_exist_without_auto_migrate(db_url: str) -> None:
     if db_url.startswith("sqlite"):
         bind = database.make_engine(db_url)
         with pytest.raises(
-            StoreError, match=f"has no ticketflow tables; ticketflow needs revision {database.head_revision()}"
+            StoreError,
+            match=f"has no ticketflow tables; ticketflow needs revision {database.head_revision()}",
         ):
             Engine(bind=bind, auto_migrate=False)
         bind.dispose()

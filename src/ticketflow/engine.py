@@ -129,6 +129,7 @@ class Engine:
         max_data_bytes: int = 256 * 1024,
         outbox_max_attempts: int = 6,
         outbox_backoff: timedelta = timedelta(seconds=30),
+        customer_lookup_timeout: float = 5.0,
     ) -> None:
         if url is not None and bind is not None:
             raise InvalidDataError("pass either a database url or bind=, not both")
@@ -152,6 +153,7 @@ class Engine:
         )
         self._definitions: dict[int, ProcessDefinition] = {}
         self.outbox = Outbox(self, max_attempts=outbox_max_attempts, backoff=outbox_backoff)
+        self.customer_lookup_timeout = customer_lookup_timeout
 
     def close(self) -> None:
         """Release the connection pool (only when the engine created it)."""
@@ -329,6 +331,9 @@ class Engine:
             raise InvalidDataError(
                 f"business_key must be a string of 1-200 characters, got {business_key!r}"
             )
+        with self._unit(session, read_only=True) as s:
+            if self._latest_row(s, process_id) is None:
+                raise UnknownProcessError(process_id, self._known_processes(s))
         customer_info, lookup_error = self._lookup_customer(customer)
         if customer_info is not None:
             customer_tier = customer_tier or customer_info.tier
@@ -375,38 +380,48 @@ class Engine:
                 **({"customer": customer_info.to_data()} if customer_info else {}),
                 **initial,
             }
-            ctx = self._context(s, now, actor, ticket, drow.version)
-            with self._connectors(ctx):
-                instance, result = Instance.start(definition, process_data, ticket.number)
-            self._event(
-                s,
-                ticket,
-                now,
-                actor,
-                "ticket_opened",
-                None,
-                None,
-                {
-                    "process_id": process_id,
-                    "version": drow.version,
-                    "channel": channel,
-                    "customer_id": customer,
-                    "data": initial,
-                    "passed": result.passed,
-                    **({"scripts": result.scripted} if result.scripted else {}),
-                    **({"customer_lookup_error": lookup_error} if lookup_error else {}),
-                },
-            )
-            ticket.data = instance.current_data()
-            self.plugins.hook.ticketflow_ticket_opened(ctx=ctx, ticket=self._ticket_view(s, ticket))
-            self._after_step(s, ticket, definition, instance, result, now, actor, ctx)
-            self._flush_context(s, ctx, ticket)
-            s.add(
-                WorkflowStateRow(
-                    ticket_id=ticket.id, state=instance.dump(), tree_size=instance.tree_size()
+            try:
+                ctx = self._context(s, now, actor, ticket, drow.version)
+                with self._connectors(ctx):
+                    instance, result = Instance.start(definition, process_data, ticket.number)
+                self._event(
+                    s,
+                    ticket,
+                    now,
+                    actor,
+                    "ticket_opened",
+                    None,
+                    None,
+                    {
+                        "process_id": process_id,
+                        "version": drow.version,
+                        "channel": channel,
+                        "customer_id": customer,
+                        "data": initial,
+                        "passed": result.passed,
+                        **({"scripts": result.scripted} if result.scripted else {}),
+                        **({"customer_lookup_error": lookup_error} if lookup_error else {}),
+                    },
                 )
-            )
-            s.flush()
+                ticket.data = instance.current_data()
+                self.plugins.hook.ticketflow_ticket_opened(
+                    ctx=ctx, ticket=self._ticket_view(s, ticket)
+                )
+                self._after_step(s, ticket, definition, instance, result, now, actor, ctx)
+                self._flush_context(s, ctx, ticket)
+                s.add(
+                    WorkflowStateRow(
+                        ticket_id=ticket.id, state=instance.dump(), tree_size=instance.tree_size()
+                    )
+                )
+                s.flush()
+            except ProcessExecutionError as exc:
+                # The ticket was never stored: do not name its (rolled back) number.
+                raise ProcessExecutionError(
+                    f"{exc.reason} (while opening a {process_id} ticket; nothing was stored)",
+                    ticket=None,
+                    element_id=exc.element_id,
+                ) from None
             return self._ticket_view(s, ticket)
 
     def ticket(self, number: str, *, session: Session | None = None) -> TicketView:
@@ -652,14 +667,23 @@ class Engine:
         return self.outbox.deliver(limit)
 
     def outbox_messages(
-        self, *, state: str | None = None, ticket: str | None = None, limit: int = 100
+        self,
+        *,
+        state: str | None = None,
+        ticket: str | None = None,
+        limit: int = 100,
+        session: Session | None = None,
     ) -> list[OutboxView]:
         """Outbox messages, oldest first: pending, delivered or dead."""
-        return self.outbox.messages(state=state, ticket=ticket, limit=limit)
+        with self._unit(session, read_only=True) as s:
+            return self.outbox.messages(s, state=state, ticket=ticket, limit=limit)
 
-    def incidents(self, *, open_only: bool = True, limit: int = 100) -> list[IncidentView]:
+    def incidents(
+        self, *, open_only: bool = True, limit: int = 100, session: Session | None = None
+    ) -> list[IncidentView]:
         """Problems that need a person, such as side effects that failed every retry."""
-        return self.outbox.incidents(open_only=open_only, limit=limit)
+        with self._unit(session, read_only=True) as s:
+            return self.outbox.incidents(s, open_only=open_only, limit=limit)
 
     def retry_incident(self, incident_id: int, user: User | str) -> IncidentView:
         """Resolve an incident by queueing its failed message again."""
@@ -698,8 +722,14 @@ class Engine:
             return {staff: round(float(total), 4) for staff, total in s.execute(q).tuples()}
 
     def _lookup_customer(self, customer: str) -> tuple[CustomerInfo | None, str | None]:
+        """Ask the CRM plugins, bounded by ``customer_lookup_timeout``; never fail intake."""
         try:
-            return self.plugins.hook.ticketflow_customer_lookup(customer_id=customer), None
+            info = connectors.run_with_timeout(
+                lambda: self.plugins.hook.ticketflow_customer_lookup(customer_id=customer),
+                self.customer_lookup_timeout,
+                f"customer lookup for {customer}",
+            )
+            return info, None
         except Exception as exc:
             log.warning("customer lookup for %s failed: %s", customer, exc)
             return None, f"{type(exc).__name__}: {exc}"
@@ -1360,5 +1390,7 @@ class _StepConnectors:
             )
         return result
 
-    def call_later(self, operation: str, params: dict[str, Any], key: str) -> None:
-        self.ctx.call(operation, params, key=key)
+    def call_later(
+        self, operation: str, params: dict[str, Any], key: str, element_id: str, timeout: float
+    ) -> None:
+        self.ctx.call(operation, params, key=key, element_id=element_id, timeout=timeout)

@@ -243,6 +243,7 @@ class Outbox:
                 ticket_number=ticket_number,
                 element_id=payload.get("element_id"),
                 idempotency_key=key,
+                timeout=float(payload.get("timeout", ConnectorCall.timeout)),
                 synchronous=False,
             )
             result = hook.ticketflow_connector(call=call)
@@ -317,22 +318,22 @@ class Outbox:
     # --- reading and repair -------------------------------------------------------------
 
     def messages(
-        self, *, state: str | None = None, ticket: str | None = None, limit: int = 100
+        self, s: Session, *, state: str | None = None, ticket: str | None = None, limit: int = 100
     ) -> list[OutboxView]:
-        with Session(self.engine.bind) as s:
-            q = select(OutboxRow).order_by(OutboxRow.id).limit(limit)
-            if state is not None:
-                q = q.where(OutboxRow.state == state)
-            if ticket is not None:
-                q = q.where(OutboxRow.ticket_number == ticket)
-            return [OutboxView.from_row(r) for r in s.scalars(q)]
+        q = select(OutboxRow).order_by(OutboxRow.id).limit(limit)
+        if state is not None:
+            q = q.where(OutboxRow.state == state)
+        if ticket is not None:
+            q = q.where(OutboxRow.ticket_number == ticket)
+        return [OutboxView.from_row(r) for r in s.scalars(q)]
 
-    def incidents(self, *, open_only: bool = True, limit: int = 100) -> list[IncidentView]:
-        with Session(self.engine.bind) as s:
-            q = select(IncidentRow).order_by(IncidentRow.id).limit(limit)
-            if open_only:
-                q = q.where(IncidentRow.resolved_at.is_(None))
-            return [IncidentView.from_row(r) for r in s.scalars(q)]
+    def incidents(
+        self, s: Session, *, open_only: bool = True, limit: int = 100
+    ) -> list[IncidentView]:
+        q = select(IncidentRow).order_by(IncidentRow.id).limit(limit)
+        if open_only:
+            q = q.where(IncidentRow.resolved_at.is_(None))
+        return [IncidentView.from_row(r) for r in s.scalars(q)]
 
     def retry_incident(self, incident_id: int, user: str) -> IncidentView:
         """Resolve an incident by sending its dead message again (attempts start over)."""

@@ -206,13 +206,25 @@ class HookContext:
         )
         self._outbox.append(("notify", note.to_payload(), key or ""))
 
-    def call(self, operation: str, params: Mapping[str, Any], *, key: str | None = None) -> None:
+    def call(
+        self,
+        operation: str,
+        params: Mapping[str, Any],
+        *,
+        key: str | None = None,
+        element_id: str | None = None,
+        timeout: float | None = None,
+    ) -> None:
         """Queue an asynchronous connector call, delivered after the commit with retries."""
-        payload = {
+        payload: dict[str, Any] = {
             "operation": operation,
             "params": dict(params),
             "ticket_number": self.ticket.number if self.ticket else None,
         }
+        if element_id is not None:
+            payload["element_id"] = element_id
+        if timeout is not None:
+            payload["timeout"] = timeout
         self._outbox.append(("connector", payload, key or ""))
 
     def score(self, score: Score, task_id: int | None = None) -> None:

@@ -28,9 +28,8 @@ after the commit with retries, and the flow moves on at once.
 from __future__ import annotations
 
 import contextvars
+import threading
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -45,7 +44,6 @@ from ticketflow.time.durations import parse_duration
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 DEFAULT_TIMEOUT = 10.0
-_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ticketflow-connector")
 
 
 class ConnectorError(TicketflowError):
@@ -59,7 +57,9 @@ class ConnectorRuntime(Protocol):
         self, operation: str, params: dict[str, Any], element_id: str, timeout: float
     ) -> Mapping[str, Any]: ...
 
-    def call_later(self, operation: str, params: dict[str, Any], key: str) -> None: ...
+    def call_later(
+        self, operation: str, params: dict[str, Any], key: str, element_id: str, timeout: float
+    ) -> None: ...
 
 
 #: The runtime of the step in progress (set by the Engine around each step).
@@ -110,7 +110,9 @@ class ConnectorTask(ServiceTask):  # type: ignore[misc]
             )
         params = {p.name: p.resolve(task.data) for p in self.parameters}
         if self.mode == "async":
-            runtime.call_later(self.operation, params, key=f"{self.bpmn_id}:{task.id}")
+            runtime.call_later(
+                self.operation, params, f"{self.bpmn_id}:{task.id}", self.bpmn_id, self.timeout
+            )
             return True
         result = runtime.call_now(self.operation, params, self.bpmn_id, self.timeout)
         if self.result_variable:
@@ -121,13 +123,29 @@ class ConnectorTask(ServiceTask):  # type: ignore[misc]
 
 
 def run_with_timeout(fn: Any, timeout: float, what: str) -> Any:
-    """Run ``fn()`` in the connector pool; ConnectorError after ``timeout`` seconds."""
-    future = _POOL.submit(contextvars.copy_context().run, fn)
-    try:
-        return future.result(timeout=timeout)
-    except FutureTimeout:
-        future.cancel()
-        raise ConnectorError(f"{what} did not answer within {timeout:g} s") from None
+    """Run ``fn()`` on a thread of its own; ConnectorError after ``timeout`` seconds.
+
+    A call that does not answer is abandoned (its thread ends when the call returns), so a
+    hung external system can never hold up later calls.
+    """
+    outcome: list[Any] = []
+    context = contextvars.copy_context()
+
+    def target() -> None:
+        try:
+            outcome.append((True, context.run(fn)))
+        except BaseException as exc:  # handed to the caller below
+            outcome.append((False, exc))
+
+    thread = threading.Thread(target=target, name="ticketflow-connector", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if not outcome:
+        raise ConnectorError(f"{what} did not answer within {timeout:g} s")
+    ok, value = outcome[0]
+    if ok:
+        return value
+    raise value
 
 
 class ConnectorTaskParser(TaskParser):  # type: ignore[misc]
