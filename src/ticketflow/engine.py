@@ -45,14 +45,16 @@ from ticketflow.hooks.types import (
     Score,
     TaskProposal,
 )
+from ticketflow.jobs import JobRunner, JobView, RunReport
 from ticketflow.outbox import DeliveryReport, IncidentView, Outbox, OutboxView
-from ticketflow.runtime import connectors, migration
+from ticketflow.runtime import connectors, migration, timers
 from ticketflow.runtime.expressions import ExpressionError, evaluate, strip_el
 from ticketflow.runtime.instance import Instance, StepResult
 from ticketflow.store import database
 from ticketflow.store.models import (
     DefinitionRow,
     EventRow,
+    JobRow,
     ScoreRow,
     TaskCandidateRow,
     TaskRow,
@@ -154,6 +156,7 @@ class Engine:
         self._definitions: dict[int, ProcessDefinition] = {}
         self.outbox = Outbox(self, max_attempts=outbox_max_attempts, backoff=outbox_backoff)
         self.customer_lookup_timeout = customer_lookup_timeout
+        self.job_runner = JobRunner(self)
 
     def close(self) -> None:
         """Release the connection pool (only when the engine created it)."""
@@ -660,6 +663,113 @@ class Engine:
         (一点投诉: at intake, the earlier and open tickets of the caller)."""
         return self.tickets(customer=customer, limit=limit, session=session)
 
+    # ------------------------------------------------------------------ jobs and timers
+
+    def run_due(self, limit: int = 100) -> RunReport:
+        """Fire due jobs (BPMN timers). Safe to run in several processes at once."""
+        return self.job_runner.run_due(limit)
+
+    def jobs(
+        self,
+        *,
+        state: str | None = "pending",
+        ticket: str | None = None,
+        limit: int = 100,
+        session: Session | None = None,
+    ) -> list[JobView]:
+        """Jobs by due time: pending timers, done, dead."""
+        with self._unit(session, read_only=True) as s:
+            ticket_id = self._ticket_row(s, ticket).id if ticket is not None else None
+            return self.job_runner.jobs(s, state=state, ticket_id=ticket_id, limit=limit)
+
+    def _sync_timers(
+        self, s: Session, ticket: TicketRow, instance: Instance, now: datetime
+    ) -> None:
+        """One pending job per timer the ticket waits on; jobs of timers gone are cancelled."""
+        waiting = {
+            f"timer:{ticket.id}:{t.spiff_task_id}:{t.due_at.isoformat()}": t
+            for t in timers.waiting_timers(instance.workflow)
+        }
+        pending = list(
+            s.scalars(
+                select(JobRow).where(
+                    JobRow.ticket_id == ticket.id, JobRow.kind == "timer", JobRow.state == "pending"
+                )
+            )
+        )
+        for job in pending:
+            if job.key not in waiting:
+                job.state = "cancelled"
+                job.done_at = now
+        known = {job.key for job in pending}
+        for key, timer in waiting.items():
+            if key in known:
+                continue
+            s.add(
+                JobRow(
+                    ticket_id=ticket.id,
+                    kind="timer",
+                    key=key,
+                    element_id=timer.element_id,
+                    due_at=timer.due_at,
+                    state="pending",
+                    attempts=0,
+                    payload={"spiff_task_id": timer.spiff_task_id},
+                    created_at=now,
+                )
+            )
+
+    def _fire_job(self, job_id: int, worker: str) -> str:
+        """Fire one claimed job in its own transaction; "fired" or "skipped"."""
+        now = self.clock.now()
+        with self._unit(None) as s:
+            job = s.get(JobRow, job_id, with_for_update=True)
+            if job is None or job.state != "pending" or job.lease_owner != worker:
+                return "skipped"  # done by someone else meanwhile
+            job.state = "done"
+            job.done_at = now
+            job.attempts += 1
+            job.lease_owner = job.lease_until = None
+            ticket = s.get(TicketRow, job.ticket_id) if job.ticket_id is not None else None
+            if ticket is None or ticket.status != "open":
+                job.last_error = f"ticket is {ticket.status if ticket else 'gone'}; not fired"
+                if ticket is not None and ticket.status == "suspended":
+                    job.state = "pending"  # fires once the ticket is resumed
+                    job.due_at = now + timedelta(minutes=5)
+                    job.done_at = None
+                return "skipped"
+            definition = self._definition(s, ticket.definition_id)
+            state_row = s.get(WorkflowStateRow, ticket.id)
+            assert state_row is not None
+            instance = Instance.load(definition, state_row.state, ticket.number)
+            before = dict(ticket.data)
+            ctx = self._context(s, now, None, ticket, definition.version)
+            with self._connectors(ctx):
+                result = instance.fire_timers()
+            if not result.passed:
+                self._sync_timers(s, ticket, instance, now)  # not due after all: reschedule
+                return "skipped"
+            self._event(
+                s,
+                ticket,
+                now,
+                None,
+                "timer_fired",
+                job.element_id,
+                None,
+                {
+                    "changes": _diff(before, instance.current_data()),
+                    "passed": result.passed,
+                    "due_at": job.due_at.isoformat(),
+                    **({"scripts": result.scripted} if result.scripted else {}),
+                },
+            )
+            self._after_step(s, ticket, definition, instance, result, now, None, ctx)
+            state_row.state = instance.dump()
+            state_row.tree_size = instance.tree_size()
+            self._flush_context(s, ctx, ticket)
+            return "fired"
+
     # ------------------------------------------------------------------ side effects
 
     def deliver_outbox(self, limit: int = 100) -> DeliveryReport:
@@ -953,9 +1063,11 @@ class Engine:
 
     @contextmanager
     def _connectors(self, ctx: HookContext) -> Iterator[None]:
+        """Around a step: service tasks reach the plugins, timers read the engine's clock."""
         token = connectors.CURRENT.set(_StepConnectors(self, ctx))
         try:
-            yield
+            with timers.clock_in_force(self.clock):
+                yield
         finally:
             connectors.CURRENT.reset(token)
 
@@ -1024,6 +1136,7 @@ class Engine:
                     ctx=ctx, ticket=self._ticket_view(s, ticket), element_id=element
                 )
         self._sync_tasks(s, ticket, definition, instance, now, actor, ctx)
+        self._sync_timers(s, ticket, instance, now)
         if result.completed:
             ticket.status = "closed"
             ticket.closed_at = now

@@ -29,6 +29,7 @@ from ticketflow.definitions.xml import BPMN_NS, CAMUNDA_NS, parse_bpmn_bytes
 from ticketflow.errors import DefinitionError
 from ticketflow.runtime.connectors import ConnectorTask, ConnectorTaskParser
 from ticketflow.runtime.expressions import ExpressionError, check_expression, check_script, strip_el
+from ticketflow.runtime.timers import is_iso_literal
 from ticketflow.time.durations import parse_duration
 
 #: Elements whose text SpiffWorkflow evaluates as an expression.
@@ -237,6 +238,8 @@ def _check_expressions(root: etree._Element, filename: str) -> None:
     for tag in _EXPRESSION_TAGS:
         for el in root.iter(_q(tag)):
             text = (el.text or "").strip()
+            if tag in ("timeDate", "timeDuration", "timeCycle") and is_iso_literal(text):
+                continue
             if text:
                 _check_safe(
                     check_expression, strip_el(text), tag, filename, el.sourceline, _owner_id(el)

@@ -114,6 +114,14 @@ class Instance:
             raise self._execution_error(exc, task.task_spec.bpmn_id) from None
         return self._advance()
 
+    def fire_timers(self) -> StepResult:
+        """Let due timers fire (by the clock in force) and run the engine on from there."""
+        try:
+            self.workflow.refresh_timers()
+        except SpiffWorkflowException as exc:
+            raise self._execution_error(exc, None) from None
+        return self._advance()
+
     def _advance(self) -> StepResult:
         result = StepResult()
         before: dict[UUID, dict[str, Any]] = {}

@@ -8,6 +8,7 @@ from SpiffWorkflow.bpmn.script_engine.python_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 
 from ticketflow.runtime import expressions
+from ticketflow.runtime.timers import is_iso_literal
 
 
 class SafeEnvironment(BasePythonScriptEngineEnvironment):  # type: ignore[misc]
@@ -19,6 +20,8 @@ class SafeEnvironment(BasePythonScriptEngineEnvironment):  # type: ignore[misc]
         context: dict[str, Any],
         external_context: dict[str, Any] | None = None,
     ) -> Any:
+        if is_iso_literal(expression):  # timer text written as in Camunda Modeler: PT4H
+            return expression.strip()
         names = dict(context)
         if external_context:
             names.update(external_context)

@@ -249,3 +249,29 @@ class ScoreRow(Base):
     kind: Mapped[str] = mapped_column(String(40))
     note: Mapped[str | None] = mapped_column(String(500))
     at: Mapped[datetime]
+
+
+class JobRow(Base):
+    """Work due at a time: a BPMN timer of a ticket (and later SLA reminders, retries)."""
+
+    __tablename__ = "tf_job"
+    __table_args__ = (
+        Index("ix_tf_job_due", "state", "due_at"),
+        Index("ix_tf_job_ticket", "ticket_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tf_ticket.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    #: Unique per job: e.g. ticket id, workflow task id and due instant of a timer.
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    element_id: Mapped[str | None] = mapped_column(String(200))
+    due_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(20))
+    payload: Mapped[dict[str, Any]]
+    attempts: Mapped[int]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]

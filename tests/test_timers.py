@@ -1,0 +1,192 @@
+"""BPMN timers on the engine's clock, fired by jobs; several workers, each timer once."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from ticketflow import DefinitionError, Engine, FixedClock, User
+
+from .bpmn_samples import HEADER
+
+AGENT = User.of("a", groups=["agents"])
+BOSS = User.of("b", groups=["supervisors"])
+
+
+def timed_process(
+    escalate_after: str = "PT2H", remind: str = "R2/PT30M", wait: str = "PT1H"
+) -> str:
+    return (
+        HEADER
+        + f"""  <bpmn:process id="timed" isExecutable="true">
+    <bpmn:extensionElements><camunda:properties>
+      <camunda:property name="ticketflow.default.reminders" value="0" />
+    </camunda:properties></bpmn:extensionElements>
+    <bpmn:laneSet id="ls">
+      <bpmn:lane id="agents"><bpmn:flowNodeRef>work</bpmn:flowNodeRef><bpmn:flowNodeRef>after_wait</bpmn:flowNodeRef></bpmn:lane>
+      <bpmn:lane id="supervisors"><bpmn:flowNodeRef>escalated</bpmn:flowNodeRef></bpmn:lane>
+    </bpmn:laneSet>
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="work" name="Work"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing></bpmn:userTask>
+    <bpmn:boundaryEvent id="escalate_timer" attachedToRef="work"><bpmn:outgoing>f5</bpmn:outgoing>
+      <bpmn:timerEventDefinition><bpmn:timeDuration xsi:type="bpmn:tFormalExpression">{escalate_after}</bpmn:timeDuration></bpmn:timerEventDefinition>
+    </bpmn:boundaryEvent>
+    <bpmn:boundaryEvent id="remind_timer" attachedToRef="work" cancelActivity="false"><bpmn:outgoing>f7</bpmn:outgoing>
+      <bpmn:timerEventDefinition><bpmn:timeCycle xsi:type="bpmn:tFormalExpression">{remind}</bpmn:timeCycle></bpmn:timerEventDefinition>
+    </bpmn:boundaryEvent>
+    <bpmn:scriptTask id="remind" scriptFormat="ticketflow"><bpmn:incoming>f7</bpmn:incoming><bpmn:outgoing>f8</bpmn:outgoing><bpmn:script>reminders = reminders + 1</bpmn:script></bpmn:scriptTask>
+    <bpmn:endEvent id="end_reminded"><bpmn:incoming>f8</bpmn:incoming></bpmn:endEvent>
+    <bpmn:userTask id="escalated" name="Escalated"><bpmn:incoming>f5</bpmn:incoming><bpmn:outgoing>f6</bpmn:outgoing></bpmn:userTask>
+    <bpmn:endEvent id="end_escalated"><bpmn:incoming>f6</bpmn:incoming></bpmn:endEvent>
+    <bpmn:intermediateCatchEvent id="wait"><bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing>
+      <bpmn:timerEventDefinition><bpmn:timeDuration xsi:type="bpmn:tFormalExpression">{wait}</bpmn:timeDuration></bpmn:timerEventDefinition>
+    </bpmn:intermediateCatchEvent>
+    <bpmn:userTask id="after_wait" name="After the wait"><bpmn:incoming>f3</bpmn:incoming><bpmn:outgoing>f4</bpmn:outgoing></bpmn:userTask>
+    <bpmn:endEvent id="end"><bpmn:incoming>f4</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="work" />
+    <bpmn:sequenceFlow id="f2" sourceRef="work" targetRef="wait" />
+    <bpmn:sequenceFlow id="f3" sourceRef="wait" targetRef="after_wait" />
+    <bpmn:sequenceFlow id="f4" sourceRef="after_wait" targetRef="end" />
+    <bpmn:sequenceFlow id="f5" sourceRef="escalate_timer" targetRef="escalated" />
+    <bpmn:sequenceFlow id="f6" sourceRef="escalated" targetRef="end_escalated" />
+    <bpmn:sequenceFlow id="f7" sourceRef="remind_timer" targetRef="remind" />
+    <bpmn:sequenceFlow id="f8" sourceRef="remind" targetRef="end_reminded" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+    )
+
+
+@pytest.fixture
+def timed(make_engine: Callable[..., Engine], tmp_path: Path) -> Engine:
+    engine = make_engine(load_entry_points=False)
+    (tmp_path / "timed.bpmn").write_text(timed_process(), encoding="utf-8")
+    engine.deploy(tmp_path / "timed.bpmn")
+    return engine
+
+
+def waiting(engine: Engine, number: str) -> list[str]:
+    return [t.element_id for t in engine.ticket(number).open_tasks]
+
+
+def test_jobs_follow_the_timers_a_ticket_waits_on(timed: Engine, clock: FixedClock) -> None:
+    ticket = timed.open_ticket("timed", customer="C1", channel="web")
+    jobs = {j.element_id: j for j in timed.jobs(ticket=ticket.number)}
+    assert set(jobs) == {"escalate_timer", "remind_timer"}
+    assert jobs["escalate_timer"].due_at == ticket.opened_at + timedelta(hours=2)
+    assert jobs["remind_timer"].due_at == ticket.opened_at + timedelta(minutes=30)
+    assert timed.run_due().attempted == 0, "nothing is due yet"
+
+
+def test_cycle_reminders_then_interrupting_escalation(timed: Engine, clock: FixedClock) -> None:
+    ticket = timed.open_ticket("timed", customer="C1", channel="web")
+    clock.advance(minutes=31)
+    assert timed.run_due().fired == 1
+    assert waiting(timed, ticket.number) == ["work"], "non-interrupting: the task stays"
+    clock.advance(minutes=30)
+    assert timed.run_due().fired == 1
+    reminders = [e for e in timed.history(ticket.number) if e.kind == "timer_fired"]
+    assert [e.element_id for e in reminders] == ["remind_timer", "remind_timer"]
+    assert all(e.details["passed"][:2] == ["remind", "end_reminded"] for e in reminders)
+    assert reminders[0].details["scripts"] == {"remind": {"reminders": 1}}
+    clock.advance(minutes=30)
+    assert timed.run_due().fired == 0, "R2: two reminders only"
+    clock.advance(minutes=30)  # 2 h 1 min after opening
+    assert timed.run_due().fired == 1
+    after = timed.ticket(ticket.number)
+    assert [t.element_id for t in after.open_tasks] == ["escalated"]
+    kinds = [(e.kind, e.element_id) for e in timed.history(ticket.number)]
+    assert ("timer_fired", "escalate_timer") in kinds
+    assert ("task_cancelled", "work") in kinds
+    assert timed.jobs(ticket=ticket.number) == [], "no timer left to wait for"
+    after = timed.complete(after.task("escalated").id, BOSS, {})
+    assert after.status == "closed" and after.end_element == "end_escalated"
+
+
+def test_intermediate_timer_and_cancelled_boundary_jobs(timed: Engine, clock: FixedClock) -> None:
+    ticket = timed.open_ticket("timed", customer="C1", channel="web")
+    clock.advance(minutes=10)
+    ticket = timed.complete(ticket.task("work").id, AGENT, {})
+    assert ticket.open_tasks == ()
+    (job,) = timed.jobs(ticket=ticket.number)
+    assert (job.element_id, job.due_at) == ("wait", clock.now() + timedelta(hours=1))
+    cancelled = timed.jobs(ticket=ticket.number, state="cancelled")
+    assert {j.element_id for j in cancelled} == {"escalate_timer", "remind_timer"}
+    clock.advance(minutes=59)
+    assert timed.run_due().attempted == 0
+    clock.advance(minutes=2)
+    assert timed.run_due().fired == 1
+    assert waiting(timed, ticket.number) == ["after_wait"]
+
+
+def test_a_suspended_ticket_does_not_fire_until_resumed(timed: Engine, clock: FixedClock) -> None:
+    from .conftest import Staff
+
+    ticket = timed.open_ticket("timed", customer="C1", channel="web")
+    timed.suspend(ticket.number, Staff.supervisor)
+    clock.advance(hours=3)
+    assert timed.run_due().skipped == 2
+    assert waiting(timed, ticket.number) == ["work"]
+    timed.resume(ticket.number, Staff.supervisor)
+    clock.advance(minutes=6)
+    timed.run_due()
+    assert "escalated" in waiting(timed, ticket.number)
+
+
+def test_date_timers_and_iso_text(
+    make_engine: Callable[..., Engine], tmp_path: Path, clock: FixedClock
+) -> None:
+    engine = make_engine(load_entry_points=False)
+    at = (clock.now() + timedelta(days=2)).isoformat()
+    text = timed_process().replace(
+        '<bpmn:timeDuration xsi:type="bpmn:tFormalExpression">PT1H</bpmn:timeDuration>',
+        f'<bpmn:timeDate xsi:type="bpmn:tFormalExpression">{at}</bpmn:timeDate>',
+    )
+    (tmp_path / "dated.bpmn").write_text(text, encoding="utf-8")
+    engine.deploy(tmp_path / "dated.bpmn")
+    ticket = engine.open_ticket("timed", customer="C1", channel="web")
+    ticket = engine.complete(ticket.task("work").id, AGENT, {})
+    (job,) = engine.jobs(ticket=ticket.number)
+    assert job.due_at == clock.now() + timedelta(days=2)
+
+
+def test_unsafe_timer_expression_is_refused(engine: Engine, tmp_path: Path) -> None:
+    (tmp_path / "bad.bpmn").write_text(timed_process(wait="__import__('os')"), encoding="utf-8")
+    with pytest.raises(DefinitionError, match="unsafe or invalid timeDuration") as info:
+        engine.deploy(tmp_path / "bad.bpmn")
+    assert info.value.element_id == "wait"
+
+
+def test_worker_threads_fire_each_timer_once(
+    make_engine: Callable[..., Engine], tmp_path: Path, clock: FixedClock
+) -> None:
+    setup = make_engine(load_entry_points=False)
+    (tmp_path / "t.bpmn").write_text(timed_process(remind="R1/PT10H"), encoding="utf-8")
+    setup.deploy(tmp_path / "t.bpmn")
+    numbers = [
+        setup.open_ticket("timed", customer=f"C{i}", channel="web").number for i in range(40)
+    ]
+    clock.advance(hours=3)
+    workers = [make_engine(load_entry_points=False) for _ in range(4)]
+    barrier = threading.Barrier(4)
+    fired: list[int] = []
+
+    def run(e: Engine) -> None:
+        barrier.wait()
+        while (report := e.run_due(limit=5)).attempted:
+            fired.append(report.fired)
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert sum(fired) == 40
+    for number in numbers:
+        events = [e for e in setup.history(number) if e.kind == "timer_fired"]
+        assert [e.element_id for e in events] == ["escalate_timer"]
+        assert waiting(setup, number) == ["escalated"]
