@@ -190,3 +190,23 @@ def test_worker_threads_fire_each_timer_once(
         events = [e for e in setup.history(number) if e.kind == "timer_fired"]
         assert [e.element_id for e in events] == ["escalate_timer"]
         assert waiting(setup, number) == ["escalated"]
+
+
+def test_a_crashed_workers_jobs_are_taken_over(
+    make_engine: Callable[..., Engine], tmp_path: Path, clock: FixedClock
+) -> None:
+    from ticketflow.jobs import LEASE
+
+    crashed = make_engine(load_entry_points=False)
+    (tmp_path / "t.bpmn").write_text(timed_process(), encoding="utf-8")
+    crashed.deploy(tmp_path / "t.bpmn")
+    ticket = crashed.open_ticket("timed", customer="C1", channel="web")
+    clock.advance(hours=3)
+    assert len(crashed.job_runner._claim(10)) == 2  # claimed, then the process dies
+    survivor = make_engine(load_entry_points=False)
+    assert survivor.run_due().attempted == 0, "leased jobs are not taken while the lease holds"
+    clock.advance(LEASE + timedelta(seconds=1))
+    assert survivor.run_due().fired >= 1
+    assert "escalated" in waiting(survivor, ticket.number)
+    fired = [e.element_id for e in survivor.history(ticket.number) if e.kind == "timer_fired"]
+    assert fired.count("escalate_timer") == 1

@@ -288,6 +288,36 @@ def outbox_deliver(
 
 
 @app.command()
+def worker(
+    url: UrlOption = DEFAULT_URL,
+    interval: Annotated[float, typer.Option(help="Seconds to sleep when nothing is due.")] = 1.0,
+    batch: Annotated[int, typer.Option(help="Jobs and messages claimed at a time.")] = 50,
+    until_idle: Annotated[
+        bool, typer.Option(help="Stop once nothing is due (for batch runs and tests).")
+    ] = False,
+) -> None:
+    """Fire due timers and deliver the outbox, in a loop. Run as many as you like against
+    PostgreSQL: they share the work through leases (SKIP LOCKED)."""
+    import time
+
+    from ticketflow.engine import Engine
+
+    fired = delivered = 0
+    with Engine(url) as engine:
+        while True:
+            run = engine.run_due(batch)
+            sent = engine.deliver_outbox(batch)
+            fired += run.fired
+            delivered += sent.delivered
+            if run.attempted or sent.attempted:
+                continue
+            if until_idle:
+                break
+            time.sleep(interval)
+    console.print(f"worker done: {fired} timers fired, {delivered} messages delivered")
+
+
+@app.command()
 def incidents(
     url: UrlOption = DEFAULT_URL,
     retry: Annotated[int | None, typer.Option(help="Retry the incident with this id.")] = None,
