@@ -744,26 +744,25 @@ class Engine:
             instance = Instance.load(definition, state_row.state, ticket.number)
             before = dict(ticket.data)
             ctx = self._context(s, now, None, ticket, definition.version)
+            armed = timers.waiting_timers(instance.workflow)
             with self._connectors(ctx):
                 result = instance.fire_timers()
-            if not result.passed:
+            still = set(timers.waiting_timers(instance.workflow))
+            # Fired: was due, and is no longer waiting at that instant (done, or a cycle
+            # moved on to its next occurrence).
+            fired = list(
+                dict.fromkeys(t.element_id for t in armed if t.due_at <= now and t not in still)
+            )
+            if not fired:
                 self._sync_timers(s, ticket, instance, now)  # not due after all: reschedule
                 return "skipped"
-            self._event(
-                s,
-                ticket,
-                now,
-                None,
-                "timer_fired",
-                job.element_id,
-                None,
-                {
-                    "changes": _diff(before, instance.current_data()),
-                    "passed": result.passed,
-                    "due_at": job.due_at.isoformat(),
-                    **({"scripts": result.scripted} if result.scripted else {}),
-                },
-            )
+            details = {
+                "changes": _diff(before, instance.current_data()),
+                "passed": result.passed,
+                **({"scripts": result.scripted} if result.scripted else {}),
+            }
+            for element in fired:  # every timer due by now fires in this one step
+                self._event(s, ticket, now, None, "timer_fired", element, None, details)
             self._after_step(s, ticket, definition, instance, result, now, None, ctx)
             state_row.state = instance.dump()
             state_row.tree_size = instance.tree_size()

@@ -374,8 +374,12 @@ class BusinessCalendar:
         source = DEFAULT_HOURS if hours is None else hours
         if not isinstance(source, Mapping):
             raise InvalidDataError("working hours: expected a mapping of weekday → intervals")
+        seen: set[int] = set()
         for key, intervals in source.items():
             day = _weekday(key)
+            if day in seen:
+                raise InvalidDataError(f"working hours: {WEEKDAY_NAMES[day]} is given twice")
+            seen.add(day)
             week[day] = _parse_intervals(intervals, f"working hours for {WEEKDAY_NAMES[day]}")
         if not any(week):
             raise InvalidDataError(f"calendar {name!r} has no working hours on any weekday")
