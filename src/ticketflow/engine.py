@@ -62,6 +62,7 @@ from ticketflow.store.models import (
     WorkflowStateRow,
 )
 from ticketflow.time.clock import Clock, SystemClock
+from ticketflow.time.sla import SlaPolicy
 from ticketflow.users import User, as_user
 from ticketflow.views import (
     DefinitionView,
@@ -132,6 +133,7 @@ class Engine:
         outbox_max_attempts: int = 6,
         outbox_backoff: timedelta = timedelta(seconds=30),
         customer_lookup_timeout: float = 5.0,
+        sla: SlaPolicy | None = None,
     ) -> None:
         if url is not None and bind is not None:
             raise InvalidDataError("pass either a database url or bind=, not both")
@@ -157,6 +159,7 @@ class Engine:
         self.outbox = Outbox(self, max_attempts=outbox_max_attempts, backoff=outbox_backoff)
         self.customer_lookup_timeout = customer_lookup_timeout
         self.job_runner = JobRunner(self)
+        self.sla = sla
 
     def close(self) -> None:
         """Release the connection pool (only when the engine created it)."""
@@ -367,6 +370,7 @@ class Engine:
                 opened_by=actor,
                 opened_at=now,
                 updated_at=now,
+                paused_seconds=0,
             )
             s.add(ticket)
             s.flush()
@@ -522,6 +526,10 @@ class Engine:
             ticket.updated_at = now
             for task in self._open_task_rows(s, ticket.id):
                 task.state = become
+            if suspend:
+                self._pause_clock(s, ticket, now)
+            else:
+                self._resume_clock(s, ticket, now)
             ctx = self._context(s, now, user.id, ticket, None)
             view = self._ticket_view(s, ticket)
             if suspend:
@@ -739,6 +747,11 @@ class Engine:
                     job.done_at = None
                 return "skipped"
             definition = self._definition(s, ticket.definition_id)
+            if job.kind == "sla":
+                ctx = self._context(s, now, None, ticket, definition.version)
+                outcome = self._fire_sla(s, ticket, job, now, ctx)
+                self._flush_context(s, ctx, ticket)
+                return outcome
             state_row = s.get(WorkflowStateRow, ticket.id)
             assert state_row is not None
             instance = Instance.load(definition, state_row.state, ticket.number)
@@ -768,6 +781,231 @@ class Engine:
             state_row.tree_size = instance.tree_size()
             self._flush_context(s, ctx, ticket)
             return "fired"
+
+    # ------------------------------------------------------------------ SLA
+
+    def _sla_ticket(self, s: Session, ticket: TicketRow, now: datetime) -> None:
+        """(Re)compute the ticket's due time; keep one breach job at it."""
+        policy = self.sla
+        assert policy is not None
+        limit = policy.ticket_limit(policy.urgency(ticket.data), ticket.customer_tier)
+        if limit is None:
+            return
+        paused = timedelta(seconds=ticket.paused_seconds or 0)
+        due = policy.due(ticket.opened_at, limit + paused, ticket.region)
+        if ticket.due_at == due:
+            return
+        ticket.due_at = due
+        for job in self._sla_jobs(s, ticket.id, ("pending",)):
+            if job.payload.get("scope") == "ticket":
+                job.state = "cancelled"
+                job.done_at = now
+        if ticket.sla_breached_at is None:
+            s.add(
+                JobRow(
+                    ticket_id=ticket.id,
+                    kind="sla",
+                    key=f"sla:ticket:{ticket.id}:{due.isoformat()}",
+                    element_id=None,
+                    due_at=due,
+                    state="pending",
+                    attempts=0,
+                    payload={"scope": "ticket"},
+                    created_at=now,
+                )
+            )
+
+    def _sla_task(self, s: Session, ticket: TicketRow, row: TaskRow, now: datetime) -> None:
+        """The task's due time (unless the BPMN or a callback plan set one) and its
+        reminder and breach jobs."""
+        policy = self.sla
+        assert policy is not None
+        calendar = policy.calendar(ticket.region)
+        if row.due_at is None:
+            limit = policy.step_limit(
+                row.element_id, policy.urgency(ticket.data), ticket.customer_tier
+            )
+            if limit is None:
+                return
+            row.due_at = calendar.add(now, limit)
+        window = calendar.business_time_between(now, row.due_at)
+        marks: list[tuple[float | None, datetime]] = [
+            (level, calendar.add(now, window * level)) for level in policy.reminders
+        ]
+        marks.append((None, row.due_at))
+        for level, at in marks:
+            s.add(
+                JobRow(
+                    ticket_id=ticket.id,
+                    kind="sla",
+                    key=f"sla:task:{row.id}:{'breach' if level is None else level}",
+                    element_id=row.element_id,
+                    due_at=at,
+                    state="pending",
+                    attempts=0,
+                    payload={"scope": "task", "task_id": row.id, "level": level},
+                    created_at=now,
+                )
+            )
+
+    def _sla_jobs(self, s: Session, ticket_id: int, states: Sequence[str]) -> list[JobRow]:
+        return list(
+            s.scalars(
+                select(JobRow).where(
+                    JobRow.ticket_id == ticket_id, JobRow.kind == "sla", JobRow.state.in_(states)
+                )
+            )
+        )
+
+    def _pause_clock(self, s: Session, ticket: TicketRow, now: datetime) -> None:
+        ticket.paused_at = now
+        for job in self._sla_jobs(s, ticket.id, ("pending",)):
+            job.state = "paused"
+
+    def _resume_clock(self, s: Session, ticket: TicketRow, now: datetime) -> None:
+        """Move every limit on by the (business) time the ticket spent suspended."""
+        if ticket.paused_at is None:
+            return
+        if self.sla is not None:
+            calendar = self.sla.calendar(ticket.region)
+            paused = max(calendar.business_time_between(ticket.paused_at, now), timedelta(0))
+
+            def shift(t: datetime) -> datetime:
+                return calendar.add(t, paused)
+        else:
+            paused = now - ticket.paused_at
+
+            def shift(t: datetime) -> datetime:
+                return t + paused
+
+        ticket.paused_seconds = (ticket.paused_seconds or 0) + int(paused.total_seconds())
+        ticket.paused_at = None
+        if ticket.due_at is not None:
+            ticket.due_at = shift(ticket.due_at)
+        for task in self._open_task_rows(s, ticket.id):
+            if task.due_at is not None:
+                task.due_at = shift(task.due_at)
+        for job in self._sla_jobs(s, ticket.id, ("paused",)):
+            job.state = "pending"
+            job.due_at = shift(job.due_at)
+
+    def _fire_sla(
+        self, s: Session, ticket: TicketRow, job: JobRow, now: datetime, ctx: HookContext
+    ) -> str:
+        policy = self.sla
+        if policy is None:
+            return "skipped"
+        hook = self.plugins.hook
+        manager = (ticket.data.get("customer") or {}).get("account_manager")
+        vip = (ticket.customer_tier or "") in policy.vip_tiers
+        if job.payload.get("scope") == "ticket":
+            if ticket.sla_breached_at is not None:
+                return "skipped"
+            ticket.sla_breached_at = now
+            self._event(
+                s,
+                ticket,
+                now,
+                None,
+                "ticket_sla_breached",
+                None,
+                None,
+                {"due_at": ticket.due_at.isoformat() if ticket.due_at else None},
+            )
+            targets = [policy.escalate_to] if policy.escalate_to else []
+            if vip and manager:
+                targets.append(manager)
+            self._sla_notify(
+                ctx,
+                targets,
+                f"超时 Ticket {ticket.number} is overdue",
+                "supervisor",
+                f"sla-ticket:{ticket.id}",
+            )
+            hook.ticketflow_sla_event(
+                ctx=ctx,
+                ticket=self._ticket_view(s, ticket),
+                task=None,
+                kind="ticket_breach",
+                level=None,
+            )
+            return "fired"
+        row = s.get(TaskRow, job.payload.get("task_id"))
+        if row is None or row.state != "open":
+            return "skipped"
+        level = job.payload.get("level")
+        due = row.due_at.isoformat() if row.due_at else None
+        people = (
+            [row.assignee] if row.assignee else [g for g in row.candidate_groups.split(",") if g]
+        )
+        if level is not None:
+            self._event(
+                s,
+                ticket,
+                now,
+                None,
+                "sla_reminder",
+                row.element_id,
+                row.id,
+                {"level": level, "due_at": due},
+            )
+            self._sla_notify(
+                ctx,
+                people,
+                f"催办 Reminder: {ticket.number} {row.name} is due at {due}",
+                "handler",
+                f"sla:{row.id}:{level}",
+            )
+            kind = "reminder"
+        else:
+            groups = [g for g in row.candidate_groups.split(",") if g]
+            if policy.escalate_to and policy.escalate_to not in groups:
+                groups.append(policy.escalate_to)
+                row.candidate_groups = ",".join(groups)
+                s.add(TaskCandidateRow(task_id=row.id, group_name=policy.escalate_to))
+            row.priority = max(row.priority, policy.escalation_priority)
+            self._event(
+                s,
+                ticket,
+                now,
+                None,
+                "sla_breached",
+                row.element_id,
+                row.id,
+                {"due_at": due, "escalated_to": policy.escalate_to, "vip": vip},
+            )
+            targets = people + ([policy.escalate_to] if policy.escalate_to else [])
+            if vip and manager:
+                targets.append(manager)
+            self._sla_notify(
+                ctx,
+                targets,
+                f"超时升级 Overdue: {ticket.number} {row.name} (due {due})",
+                "supervisor",
+                f"sla:{row.id}:breach",
+            )
+            kind = "breach"
+        hook.ticketflow_sla_event(
+            ctx=ctx,
+            ticket=self._ticket_view(s, ticket),
+            task=self._task_view(s, row),
+            kind=kind,
+            level=level,
+        )
+        return "fired"
+
+    def _sla_notify(
+        self, ctx: HookContext, people: Sequence[str], text: str, role: str, key: str
+    ) -> None:
+        policy = self.sla
+        if policy is None or policy.contacts is None:
+            return
+        for person in dict.fromkeys(people):
+            address = policy.contacts(person)
+            if address:
+                ctx.notify(
+                    policy.notify_channel, address, text, recipient_role=role, key=f"{key}:{person}"
+                )
 
     # ------------------------------------------------------------------ side effects
 
@@ -1136,6 +1374,8 @@ class Engine:
                 )
         self._sync_tasks(s, ticket, definition, instance, now, actor, ctx)
         self._sync_timers(s, ticket, instance, now)
+        if self.sla is not None and ticket.status == "open" and not result.completed:
+            self._sla_ticket(s, ticket, now)
         if result.completed:
             ticket.status = "closed"
             ticket.closed_at = now
@@ -1246,6 +1486,8 @@ class Engine:
             s.flush()
             for group in groups:
                 s.add(TaskCandidateRow(task_id=row.id, group_name=group))
+            if self.sla is not None:
+                self._sla_task(s, ticket, row, now)
             self._event(
                 s,
                 ticket,

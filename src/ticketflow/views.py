@@ -96,6 +96,8 @@ class TicketView:
     closed_at: datetime | None
     end_element: str | None
     open_tasks: tuple[TaskView, ...] = field(default=())
+    due_at: datetime | None = None
+    sla_breached_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row: TicketRow, version: int, tasks: tuple[TaskView, ...] = ()) -> TicketView:
@@ -120,6 +122,8 @@ class TicketView:
             closed_at=row.closed_at,
             end_element=row.end_element,
             open_tasks=tasks,
+            due_at=row.due_at,
+            sla_breached_at=row.sla_breached_at,
         )
 
     def task(self, element_id: str) -> TaskView:

@@ -126,6 +126,14 @@ def ticketflow_ticket_closed(ctx: HookContext, ticket: TicketView) -> None:
 
 
 @hookspec
+def ticketflow_sla_event(
+    ctx: HookContext, ticket: TicketView, task: TaskView | None, kind: str, level: float | None
+) -> None:
+    """A time limit event: ``kind`` is ``reminder`` (催办, at ``level`` of the task's limit),
+    ``breach`` (the task is overdue and escalated) or ``ticket_breach`` (the ticket is)."""
+
+
+@hookspec
 def ticketflow_score(
     ctx: HookContext, ticket: TicketView, task: TaskView | None
 ) -> Iterable[Score] | Score | None:

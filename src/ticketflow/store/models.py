@@ -99,6 +99,7 @@ class TicketRow(Base):
         Index("ix_tf_ticket_customer", "customer_id", "opened_at"),
         Index("ix_tf_ticket_status_process", "status", "process_id"),
         Index("ix_tf_ticket_business_key", "process_id", "business_key"),
+        Index("ix_tf_ticket_status_due", "status", "due_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -119,6 +120,11 @@ class TicketRow(Base):
     updated_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
     end_element: Mapped[str | None] = mapped_column(String(200))
+    #: SLA: when the ticket is due, when it breached, and its suspension bookkeeping.
+    due_at: Mapped[datetime | None]
+    sla_breached_at: Mapped[datetime | None]
+    paused_at: Mapped[datetime | None]
+    paused_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     lock_version: Mapped[int] = mapped_column(Integer, nullable=False)
 
     __mapper_args__ = {"version_id_col": lock_version}
