@@ -210,3 +210,98 @@ def test_a_crashed_workers_jobs_are_taken_over(
     assert "escalated" in waiting(survivor, ticket.number)
     fired = [e.element_id for e in survivor.history(ticket.number) if e.kind == "timer_fired"]
     assert fired.count("escalate_timer") == 1
+
+
+def start_timer_process(kind: str, text: str, process_id: str = "nightly") -> str:
+    return (
+        HEADER
+        + f"""  <bpmn:process id="{process_id}" isExecutable="true">
+    <bpmn:laneSet id="ls"><bpmn:lane id="agents"><bpmn:flowNodeRef>check</bpmn:flowNodeRef></bpmn:lane></bpmn:laneSet>
+    <bpmn:startEvent id="every_night"><bpmn:outgoing>f1</bpmn:outgoing>
+      <bpmn:timerEventDefinition><bpmn:{kind} xsi:type="bpmn:tFormalExpression">{text}</bpmn:{kind}></bpmn:timerEventDefinition>
+    </bpmn:startEvent>
+    <bpmn:userTask id="check" name="Check"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing></bpmn:userTask>
+    <bpmn:endEvent id="end"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="every_night" targetRef="check" />
+    <bpmn:sequenceFlow id="f2" sourceRef="check" targetRef="end" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+    )
+
+
+def test_cycle_timer_start_event_opens_a_ticket_per_occurrence(
+    make_engine: Callable[..., Engine], tmp_path: Path, clock: FixedClock
+) -> None:
+    # FixedClock starts at 2026-01-05 09:00 UTC; nightly at 02:00 Shanghai (18:00 UTC), 3 times.
+    engine = make_engine(load_entry_points=False)
+    (tmp_path / "n.bpmn").write_text(
+        start_timer_process("timeCycle", "R3/2026-01-05T02:00:00+08:00/P1D"), encoding="utf-8"
+    )
+    engine.deploy(tmp_path / "n.bpmn")
+    engine.deploy(tmp_path / "n.bpmn")  # redeploying does not schedule twice
+    (job,) = [j for j in engine.jobs() if j.kind == "start"]
+    assert job.due_at.isoformat() == "2026-01-05T18:00:00+00:00"
+    opened = []
+    for day in range(5):
+        clock.set(job.due_at + timedelta(days=day, seconds=1))
+        engine.run_due()
+        opened = engine.tickets(process_id="nightly", limit=100).items
+    # R3 from 4 Jan 18:00 UTC: the 4 Jan occurrence was past at deploy; 5 and 6 Jan remain.
+    assert sorted(t.data["scheduled_at"] for t in opened) == [
+        "2026-01-05T18:00:00+00:00",
+        "2026-01-06T18:00:00+00:00",
+    ]
+    for ticket in opened:
+        full = engine.ticket(ticket.number)
+        assert [t.element_id for t in full.open_tasks] == ["check"], "starts at once"
+        assert ticket.channel == "monitoring" and ticket.customer_id == "system"
+    assert [j for j in engine.jobs() if j.kind == "start"] == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "after"),
+    [
+        ("timeDate", "2026-01-06T00:00:00Z", timedelta(hours=15)),
+        ("timeDuration", "PT2H", timedelta(hours=2)),
+    ],
+)
+def test_one_off_timer_start_events(
+    make_engine: Callable[..., Engine],
+    tmp_path: Path,
+    clock: FixedClock,
+    kind: str,
+    text: str,
+    after: timedelta,
+) -> None:
+    engine = make_engine(load_entry_points=False)
+    (tmp_path / "n.bpmn").write_text(start_timer_process(kind, text), encoding="utf-8")
+    engine.deploy(tmp_path / "n.bpmn")
+    start = clock.now()
+    clock.set(start + after - timedelta(seconds=1))
+    assert engine.run_due().attempted == 0
+    clock.set(start + after)
+    assert engine.run_due().fired == 1
+    clock.advance(days=30)
+    engine.run_due()
+    assert engine.tickets(process_id="nightly").total == 1
+
+
+def test_a_new_version_reschedules_its_start_timer(
+    make_engine: Callable[..., Engine], tmp_path: Path, clock: FixedClock
+) -> None:
+    engine = make_engine(load_entry_points=False)
+    path = tmp_path / "n.bpmn"
+    path.write_text(
+        start_timer_process("timeCycle", "R/2026-01-05T02:00:00+08:00/P1D"), encoding="utf-8"
+    )
+    engine.deploy(path)
+    path.write_text(
+        start_timer_process("timeCycle", "R/2026-01-05T03:00:00+08:00/P1D"), encoding="utf-8"
+    )
+    engine.deploy(path)
+    pending = [j for j in engine.jobs() if j.kind == "start"]
+    assert [j.due_at.isoformat() for j in pending] == ["2026-01-05T19:00:00+00:00"]
+    # Opening such a process by hand starts it at once too.
+    ticket = engine.open_ticket("nightly", customer="C1", channel="web")
+    assert [t.element_id for t in ticket.open_tasks] == ["check"]

@@ -241,6 +241,7 @@ class Engine:
                 if not row.dependencies and definition.called:
                     row.dependencies = {pid: rows[pid].id for pid in definition.called}
                 views.append(DefinitionView.from_row(row))
+                self._schedule_starts(s, definition, row)
         return sorted(views, key=lambda v: v.process_id)
 
     def definitions(
@@ -690,6 +691,91 @@ class Engine:
             ticket_id = self._ticket_row(s, ticket).id if ticket is not None else None
             return self.job_runner.jobs(s, state=state, ticket_id=ticket_id, limit=limit)
 
+    def _schedule_starts(
+        self, s: Session, definition: ProcessDefinition, row: DefinitionRow
+    ) -> None:
+        """Keep one pending ``start`` job per timer start event of the latest version."""
+        now = self.clock.now()
+        wanted: dict[str, JobRow] = {}
+        with timers.clock_in_force(self.clock):
+            for element, kind, text in definition.start_timers:
+                at = timers.next_occurrence(kind, text, now, row.deployed_at)
+                if at is None:
+                    continue
+                key = f"start:{definition.process_id}:{element}:{at.isoformat()}"
+                wanted[key] = JobRow(
+                    ticket_id=None,
+                    kind="start",
+                    key=key,
+                    element_id=element,
+                    due_at=at,
+                    state="pending",
+                    attempts=0,
+                    created_at=now,
+                    payload={
+                        "process_id": definition.process_id,
+                        "timer": kind,
+                        "text": text,
+                        "deployed_at": row.deployed_at.isoformat(),
+                    },
+                )
+        pending = s.scalars(
+            select(JobRow).where(
+                JobRow.kind == "start",
+                JobRow.state == "pending",
+                JobRow.key.like(f"start:{definition.process_id}:%"),
+            )
+        )
+        for job in pending:
+            if job.key in wanted:
+                del wanted[job.key]
+            else:
+                job.state = "cancelled"
+                job.done_at = now
+        for job in wanted.values():
+            s.add(job)
+
+    def _fire_start(self, s: Session, job: JobRow, now: datetime) -> str:
+        """Open the ticket a timer start event calls for, and schedule the next one."""
+        process_id = job.payload["process_id"]
+        latest = self._latest_row(s, process_id)
+        if latest is None:
+            return "skipped"
+        definition = self._definition(s, latest.id)
+        timer = next((t for t in definition.start_timers if t[0] == job.element_id), None)
+        if timer is None:
+            return "skipped"  # the latest version no longer starts on this timer
+        self.open_ticket(
+            process_id,
+            customer="system",
+            channel="monitoring",
+            session=s,
+            subject=f"{definition.name}: {job.element_id} at {job.due_at.isoformat()}",
+            data={"scheduled_at": job.due_at.isoformat()},
+        )
+        deployed = datetime.fromisoformat(job.payload["deployed_at"])
+        with timers.clock_in_force(self.clock):
+            following = timers.next_occurrence(
+                timer[1], timer[2], job.due_at + timedelta(microseconds=1), deployed
+            )
+        if following is not None:
+            key = f"start:{process_id}:{job.element_id}:{following.isoformat()}"
+            if s.scalars(select(JobRow.id).where(JobRow.key == key)).first() is None:
+                s.add(
+                    JobRow(
+                        ticket_id=None,
+                        kind="start",
+                        key=key,
+                        element_id=job.element_id,
+                        due_at=following,
+                        state="pending",
+                        attempts=0,
+                        created_at=now,
+                        payload=dict(job.payload),
+                    )
+                )
+        return "fired"
+
     def _sync_timers(
         self, s: Session, ticket: TicketRow, instance: Instance, now: datetime
     ) -> None:
@@ -738,6 +824,8 @@ class Engine:
             job.done_at = now
             job.attempts += 1
             job.lease_owner = job.lease_until = None
+            if job.kind == "start":
+                return self._fire_start(s, job, now)
             ticket = s.get(TicketRow, job.ticket_id) if job.ticket_id is not None else None
             if ticket is None or ticket.status != "open":
                 job.last_error = f"ticket is {ticket.status if ticket else 'gone'}; not fired"

@@ -475,6 +475,19 @@ def _lifecycle(process: etree._Element, filename: str) -> dict[str, str]:
     return marks
 
 
+def _start_timers(process: etree._Element) -> tuple[tuple[str, str, str], ...]:
+    found = []
+    for start in process.iterfind(_q("startEvent")):
+        timer = start.find(_q("timerEventDefinition"))
+        if timer is None:
+            continue
+        for kind in ("timeCycle", "timeDate", "timeDuration"):
+            el = timer.find(_q(kind))
+            if el is not None and (el.text or "").strip():
+                found.append((start.get("id", ""), kind, (el.text or "").strip()))
+    return tuple(found)
+
+
 def _property(process: etree._Element, name: str) -> str | None:
     for prop in process.iterfind(
         f"{_q('extensionElements')}/{_q('properties', CAMUNDA_NS)}/{_q('property', CAMUNDA_NS)}"
@@ -613,6 +626,7 @@ def _build(
         documentation=_text(process.find(_q("documentation"))),
         called=called,
         lifecycle=lifecycle,
+        start_timers=_start_timers(process),
     )
 
 

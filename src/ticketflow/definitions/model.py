@@ -52,6 +52,8 @@ class ProcessDefinition:
     called: tuple[str, ...] = ()
     #: element id -> lifecycle event fired when the flow passes it (``ticketflow.lifecycle``).
     lifecycle: dict[str, str] = field(default_factory=dict)
+    #: Timer start events: (element id, "timeCycle" | "timeDate" | "timeDuration", text).
+    start_timers: tuple[tuple[str, str, str], ...] = ()
     #: id of the deployed version (set once stored), and its version number.
     definition_id: int | None = None
     version: int | None = None

@@ -52,7 +52,23 @@ class Instance:
         )
         workflow.task_tree.data.update(data)
         instance = cls(definition, workflow, ticket)
-        return instance, instance._advance()
+        result = instance._advance()
+        if definition.start_timers:
+            # A timer start event schedules new tickets; a ticket itself starts at once.
+            starts = {element for element, _, _ in definition.start_timers}
+            for task in list(workflow.event_manager.tasks.values()):
+                if task.task_spec.bpmn_id in starts:
+                    task._set_internal_data(event_fired=True)
+                    task.task_spec._update(task)
+            more = instance._advance()
+            result = StepResult(
+                passed=result.passed + more.passed,
+                scripted={**result.scripted, **more.scripted},
+                completed=more.completed,
+                end_element=more.end_element,
+                dropped=result.dropped + more.dropped,
+            )
+        return instance, result
 
     @classmethod
     def load(cls, definition: ProcessDefinition, stored: str, ticket: str | None) -> Instance:

@@ -70,6 +70,36 @@ def clock_in_force(clock: Clock) -> Iterator[None]:
         CURRENT_CLOCK.reset(token)
 
 
+def next_occurrence(
+    kind: str, text: str, after: datetime, deployed_at: datetime
+) -> datetime | None:
+    """The first instant at or after ``after`` when a timer start event fires, or None.
+
+    ``timeCycle`` ``R[n]/start/period`` repeats (n times, or for ever); ``timeDate`` fires
+    once at its date; ``timeDuration`` once, that long after deployment.
+    """
+    if kind == "timeDate":
+        at = TimerEventDefinition.parse_time_or_duration(text)
+        at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+        return at if at >= after else None
+    if kind == "timeDuration":
+        at = deployed_at + TimerEventDefinition.get_timedelta_from_start(
+            TimerEventDefinition.parse_iso_duration(text), deployed_at
+        )
+        return at if at >= after else None
+    cycles, first, period = TimerEventDefinition.parse_iso_recurring_interval(text)
+    start: datetime = first if first.tzinfo else first.replace(tzinfo=timezone.utc)
+    if start >= after:
+        return start
+    if period.total_seconds() <= 0:
+        return None
+    steps = -(-(after - start) // period)  # ceiling
+    if 0 <= cycles <= steps:
+        return None
+    following: datetime = start + period * steps
+    return following
+
+
 @dataclass(frozen=True)
 class WaitingTimer:
     """A timer event a ticket is waiting on."""
