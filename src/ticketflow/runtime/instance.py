@@ -52,23 +52,23 @@ class Instance:
         )
         workflow.task_tree.data.update(data)
         instance = cls(definition, workflow, ticket)
-        result = instance._advance()
         if definition.start_timers:
-            # A timer start event schedules new tickets; a ticket itself starts at once.
-            starts = {element for element, _, _ in definition.start_timers}
-            for task in list(workflow.event_manager.tasks.values()):
-                if task.task_spec.bpmn_id in starts:
+            # A timer start event is a schedule the engine keeps (one ticket per occurrence);
+            # the ticket itself starts at once, and its start timer never cycles inside it.
+            cycles = {e for e, kind, _ in definition.start_timers if kind == "timeCycle"}
+            starts = {e for e, _, _ in definition.start_timers}
+            for task in workflow.get_tasks():
+                if task.task_spec.bpmn_id in cycles:  # exactly one occurrence, already due
+                    task._set_internal_data(
+                        event_value={
+                            "cycles": 1,
+                            "next": "2000-01-01T00:00:00+00:00",
+                            "duration": 0.0,
+                        }
+                    )
+                elif task.task_spec.bpmn_id in starts:
                     task._set_internal_data(event_fired=True)
-                    task.task_spec._update(task)
-            more = instance._advance()
-            result = StepResult(
-                passed=result.passed + more.passed,
-                scripted={**result.scripted, **more.scripted},
-                completed=more.completed,
-                end_element=more.end_element,
-                dropped=result.dropped + more.dropped,
-            )
-        return instance, result
+        return instance, instance._advance()
 
     @classmethod
     def load(cls, definition: ProcessDefinition, stored: str, ticket: str | None) -> Instance:
