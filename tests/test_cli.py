@@ -108,3 +108,18 @@ def test_plugins_outbox_and_incidents_commands(tmp_path: Path) -> None:
     assert retried.exit_code == 0 and "queued again" in retried.output
     again = runner.invoke(app, ["incidents", "--url", url, "--retry", "1"], env=env)
     assert again.exit_code == 1 and "already resolved" in again.output
+
+
+def test_sla_and_worker_commands(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'sla.db'}"
+    from ticketflow import Engine
+
+    engine = Engine(url)
+    engine.deploy(PROCESSES)
+    engine.close()
+    shown = runner.invoke(app, ["sla", "--url", url, "--by", "region"], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0 and "SLA compliance by region" in shown.output
+    bad = runner.invoke(app, ["sla", "--url", url, "--by", "colour"])
+    assert bad.exit_code == 1 and "report dimension" in bad.output
+    idle = runner.invoke(app, ["worker", "--url", url, "--until-idle"])
+    assert idle.exit_code == 0 and "0 timers fired, 0 messages delivered" in idle.output

@@ -186,3 +186,35 @@ def test_policy_validation() -> None:
     assert policy.ticket_limit("urgent", "vip") == timedelta(hours=8)
     assert policy.ticket_limit("urgent", "silver") == timedelta(hours=24)
     assert policy.step_limit("handle", "normal", None) == timedelta(hours=12)
+
+
+def test_compliance_and_overdue_reports(sla_engine: Engine, clock: FixedClock) -> None:
+    from ticketflow.reports import overdue, sla_compliance
+
+    from .journeys import to_handling
+
+    on_time = open_complaint(sla_engine, region="jinan")
+    sla_engine.complete(on_time.task("front_desk").id, Staff.agent, {"resolved": True})
+    late = open_complaint(sla_engine, region="qingdao")
+    handled = to_handling(sla_engine, open_complaint(sla_engine, region="jinan"))
+    clock.set(shanghai(2025, 10, 20, 9, 0))  # long after every limit
+    sla_engine.complete(late.task("front_desk").id, Staff.agent, {"resolved": True})
+
+    by_department = {r.key: r for r in sla_compliance(sla_engine, "department")}
+    intake = by_department["intake_agent"]
+    # front desk on time (1), front desk late (1), and the handled ticket's intake steps
+    # (front desk, record) done on 30 Sep: on time.
+    assert (intake.completed, intake.on_time, intake.late) == (4, 3, 1)
+    assert intake.compliance == 0.75
+    assert by_department["dept_billing"].open_overdue == 1  # the handle task waits
+    by_region = {r.key: r for r in sla_compliance(sla_engine, "region")}
+    assert by_region["qingdao"].late == 1 and by_region["jinan"].late == 0
+    by_category = {r.key for r in sla_compliance(sla_engine, "category")}
+    assert "计费 billing" in by_category
+
+    lists = overdue(sla_engine, "region")
+    assert [t.element_id for t in lists["jinan"]] == ["handle"]
+    assert lists["jinan"][0].ticket_number == handled.number
+    assert lists["jinan"][0].overdue_by_hours > 24
+    with pytest.raises(ticketflow.InvalidDataError, match="report dimension"):
+        sla_compliance(sla_engine, "colour")

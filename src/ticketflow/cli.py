@@ -288,6 +288,42 @@ def outbox_deliver(
 
 
 @app.command()
+def sla(
+    url: UrlOption = DEFAULT_URL,
+    by: Annotated[str, typer.Option(help="department, region or category")] = "department",
+) -> None:
+    """SLA compliance and open overdue tasks, by department, region or category."""
+    from ticketflow.engine import Engine
+    from ticketflow.reports import sla_compliance
+
+    try:
+        with Engine(url) as engine:
+            rows = sla_compliance(engine, by)
+    except TicketflowError as exc:
+        _fail(exc)
+        return
+    table = Table(
+        by,
+        "completed",
+        "on time",
+        "late",
+        "compliance",
+        "overdue now",
+        title=f"SLA compliance by {by}",
+    )
+    for r in rows:
+        table.add_row(
+            r.key,
+            str(r.completed),
+            str(r.on_time),
+            str(r.late),
+            f"{r.compliance:.0%}" if r.compliance is not None else "-",
+            str(r.open_overdue),
+        )
+    console.print(table)
+
+
+@app.command()
 def worker(
     url: UrlOption = DEFAULT_URL,
     interval: Annotated[float, typer.Option(help="Seconds to sleep when nothing is due.")] = 1.0,
