@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import ticketflow
 from ticketflow import DefinitionError, Engine, FixedClock, User
 
 from .bpmn_samples import HEADER
@@ -305,3 +306,82 @@ def test_a_new_version_reschedules_its_start_timer(
     # Opening such a process by hand starts it at once too.
     ticket = engine.open_ticket("nightly", customer="C1", channel="web")
     assert [t.element_id for t in ticket.open_tasks] == ["check"]
+
+
+ASYNC_PROCESS = (
+    HEADER
+    + """  <bpmn:process id="async_flow" isExecutable="true">
+    <bpmn:laneSet id="ls"><bpmn:lane id="agents"><bpmn:flowNodeRef>first</bpmn:flowNodeRef><bpmn:flowNodeRef>second</bpmn:flowNodeRef></bpmn:lane></bpmn:laneSet>
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="first" name="First"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing></bpmn:userTask>
+    <bpmn:serviceTask id="billing" camunda:asyncBefore="true" camunda:type="external" camunda:topic="boss.adjust">
+      <bpmn:extensionElements><camunda:properties><camunda:property name="ticketflow.resultVariable" value="boss" /></camunda:properties></bpmn:extensionElements>
+      <bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing>
+    </bpmn:serviceTask>
+    <bpmn:userTask id="second" name="Second"><bpmn:incoming>f3</bpmn:incoming><bpmn:outgoing>f4</bpmn:outgoing></bpmn:userTask>
+    <bpmn:endEvent id="end"><bpmn:incoming>f4</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="first" />
+    <bpmn:sequenceFlow id="f2" sourceRef="first" targetRef="billing" />
+    <bpmn:sequenceFlow id="f3" sourceRef="billing" targetRef="second" />
+    <bpmn:sequenceFlow id="f4" sourceRef="second" targetRef="end" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+)
+
+
+class Boss:
+    def __init__(self) -> None:
+        self.down = True
+        self.calls = 0
+
+    @ticketflow.hookimpl
+    def ticketflow_connector(self, call):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        if self.down:
+            raise ConnectionError("BOSS unreachable")
+        return {"adjusted": True}
+
+
+def test_async_continuation_commits_first_then_a_job_goes_on(
+    make_engine: Callable[..., Engine], tmp_path: Path, clock: FixedClock
+) -> None:
+    boss = Boss()
+    engine = make_engine(plugins=[boss], load_entry_points=False)
+    engine.job_runner.max_attempts = 2
+    (tmp_path / "a.bpmn").write_text(ASYNC_PROCESS, encoding="utf-8")
+    engine.deploy(tmp_path / "a.bpmn")
+    ticket = engine.open_ticket("async_flow", customer="C1", channel="web")
+    ticket = engine.complete(ticket.task("first").id, AGENT, {})
+    assert boss.calls == 0, "the service task does not run inside the user's step"
+    assert ticket.open_tasks == () and ticket.status == "open"
+    (job,) = engine.jobs(ticket=ticket.number)
+    assert (job.kind, job.element_id) == ("continue", "billing")
+
+    assert engine.run_due().retried == 1  # BOSS is down: retried with backoff
+    (job,) = engine.jobs(ticket=ticket.number)
+    assert job.attempts == 1 and "BOSS unreachable" in (job.last_error or "")
+    assert engine.ticket(ticket.number).open_tasks == ()
+    clock.advance(seconds=30)
+    assert engine.run_due().dead == 1
+    (incident,) = engine.incidents()
+    assert incident.kind == "continue_failed" and "BOSS unreachable" in incident.message
+    assert incident.ticket_number == ticket.number
+
+
+def test_async_continuation_goes_on_when_the_system_answers(
+    make_engine: Callable[..., Engine], tmp_path: Path
+) -> None:
+    boss = Boss()
+    boss.down = False
+    engine = make_engine(plugins=[boss], load_entry_points=False)
+    (tmp_path / "a.bpmn").write_text(ASYNC_PROCESS, encoding="utf-8")
+    engine.deploy(tmp_path / "a.bpmn")
+    ticket = engine.open_ticket("async_flow", customer="C1", channel="web")
+    engine.complete(ticket.task("first").id, AGENT, {})
+    assert engine.run_due().fired == 1
+    after = engine.ticket(ticket.number)
+    assert [t.element_id for t in after.open_tasks] == ["second"]
+    assert after.data["boss"] == {"adjusted": True}
+    kinds = [(e.kind, e.element_id) for e in engine.history(ticket.number)]
+    assert ("continued", "billing") in kinds

@@ -845,6 +845,30 @@ class Engine:
             instance = Instance.load(definition, state_row.state, ticket.number)
             before = dict(ticket.data)
             ctx = self._context(s, now, None, ticket, definition.version)
+            if job.kind == "continue":
+                with self._connectors(ctx):
+                    result = instance.continue_at(job.payload["spiff_task_id"])
+                if not result.passed:
+                    return "skipped"
+                self._event(
+                    s,
+                    ticket,
+                    now,
+                    None,
+                    "continued",
+                    job.element_id,
+                    None,
+                    {
+                        "changes": _diff(before, instance.current_data()),
+                        "passed": result.passed,
+                        **({"scripts": result.scripted} if result.scripted else {}),
+                    },
+                )
+                self._after_step(s, ticket, definition, instance, result, now, None, ctx)
+                state_row.state = instance.dump()
+                state_row.tree_size = instance.tree_size()
+                self._flush_context(s, ctx, ticket)
+                return "fired"
             armed = timers.waiting_timers(instance.workflow)
             with self._connectors(ctx):
                 result = instance.fire_timers()
@@ -1462,6 +1486,23 @@ class Engine:
                 )
         self._sync_tasks(s, ticket, definition, instance, now, actor, ctx)
         self._sync_timers(s, ticket, instance, now)
+        if result.continuation is not None:
+            spiff_id, element = result.continuation
+            key = f"continue:{ticket.id}:{spiff_id}"
+            if s.scalars(select(JobRow.id).where(JobRow.key == key)).first() is None:
+                s.add(
+                    JobRow(
+                        ticket_id=ticket.id,
+                        kind="continue",
+                        key=key,
+                        element_id=element,
+                        due_at=now,
+                        state="pending",
+                        attempts=0,
+                        payload={"spiff_task_id": spiff_id},
+                        created_at=now,
+                    )
+                )
         if self.sla is not None and ticket.status == "open" and not result.completed:
             self._sla_ticket(s, ticket, now)
         if result.completed:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from ticketflow.store.models import IncidentRow, JobRow
+from ticketflow.store.models import IncidentRow, JobRow, TicketRow
 
 if TYPE_CHECKING:
     from ticketflow.engine import Engine
@@ -136,7 +136,11 @@ class JobRunner:
                 s.add(
                     IncidentRow(
                         ticket_id=row.ticket_id,
-                        ticket_number=None,
+                        ticket_number=(
+                            s.scalar(select(TicketRow.number).where(TicketRow.id == row.ticket_id))
+                            if row.ticket_id is not None
+                            else None
+                        ),
                         kind=f"{row.kind}_failed",
                         message=f"{row.kind} job at '{row.element_id}' failed {row.attempts} "
                         f"times; last error: {row.last_error}",

@@ -627,6 +627,11 @@ def _build(
         called=called,
         lifecycle=lifecycle,
         start_timers=_start_timers(process),
+        async_before=frozenset(
+            el.get("id", "")
+            for el in process.iter()
+            if isinstance(el.tag, str) and el.get(_q("asyncBefore", CAMUNDA_NS)) == "true"
+        ),
     )
 
 

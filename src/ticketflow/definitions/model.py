@@ -54,6 +54,8 @@ class ProcessDefinition:
     lifecycle: dict[str, str] = field(default_factory=dict)
     #: Timer start events: (element id, "timeCycle" | "timeDate" | "timeDuration", text).
     start_timers: tuple[tuple[str, str, str], ...] = ()
+    #: Elements marked ``camunda:asyncBefore``: the step commits before them; a job goes on.
+    async_before: frozenset[str] = frozenset()
     #: id of the deployed version (set once stored), and its version number.
     definition_id: int | None = None
     version: int | None = None

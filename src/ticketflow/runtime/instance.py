@@ -20,6 +20,10 @@ from ticketflow.runtime.scripting import SAFE_SCRIPT_ENGINE
 _AUTOMATIC_KINDS = ("Gateway", "Event", "ScriptTask", "Task", "CallActivity", "SubWorkflow")
 
 
+class _AsyncBoundary(Exception):
+    """Raised before an ``asyncBefore`` element runs: the step ends there."""
+
+
 @dataclass
 class StepResult:
     """What happened inside the engine during one step."""
@@ -31,6 +35,8 @@ class StepResult:
     completed: bool = False
     end_element: str | None = None
     dropped: int = 0
+    #: An asyncBefore element reached: (workflow task id, element id); a job continues it.
+    continuation: tuple[str, str] | None = None
 
 
 class Instance:
@@ -130,6 +136,17 @@ class Instance:
             raise self._execution_error(exc, task.task_spec.bpmn_id) from None
         return self._advance()
 
+    def continue_at(self, spiff_task_id: str) -> StepResult:
+        """Go on from an asyncBefore element where an earlier step stopped."""
+        try:
+            task = self.workflow.get_task_from_id(UUID(spiff_task_id))
+        except (TaskNotFoundException, ValueError):
+            task = None
+        if task is None or task.state != TaskState.READY:
+            return StepResult()
+        task._set_internal_data(async_passed=True)
+        return self._advance()
+
     def fire_timers(self) -> StepResult:
         """Let due timers fire (by the clock in force) and run the engine on from there."""
         try:
@@ -146,6 +163,12 @@ class Instance:
 
         def will_complete(task: Any) -> None:
             running[0] = task.task_spec.bpmn_id
+            if (
+                task.task_spec.bpmn_id in self.definition.async_before
+                and not task._get_internal_data("async_passed", False)
+            ):
+                result.continuation = (str(task.id), task.task_spec.bpmn_id)
+                raise _AsyncBoundary
             if type(task.task_spec).__name__ == "ScriptTask":
                 before[task.id] = dict(task.data)
 
@@ -162,6 +185,8 @@ class Instance:
 
         try:
             self.workflow.do_engine_steps(will_complete, did_complete)
+        except _AsyncBoundary:
+            pass  # the rest happens in a job, after this step commits
         except SpiffWorkflowException as exc:
             current = getattr(getattr(exc, "task", None), "task_spec", None)
             raise self._execution_error(exc, getattr(current, "bpmn_id", running[0])) from None
