@@ -70,3 +70,42 @@ def test_visits_for_customers_not_visited_within_the_period(
         "C3",
     ]
     assert due_for_visit(engine, [], within=timedelta(days=90)) == []
+
+
+def test_nightly_import_process_opens_no_upload_tickets(make_engine, clock: FixedClock) -> None:  # type: ignore[no-untyped-def]
+    from datetime import datetime, timezone
+
+    from ticketflow.batches import NoUploadImporter
+
+    from .conftest import PROCESSES
+
+    asked: list[date] = []
+
+    def fetch(day: date) -> list[dict[str, str]]:
+        asked.append(day)
+        return sites("S1", "S2")
+
+    importer = NoUploadImporter(fetch)
+    engine = make_engine(plugins=[importer], load_entry_points=False)
+    importer.engine = engine
+    engine.deploy(PROCESSES)
+    (job,) = [j for j in engine.jobs() if j.kind == "start"]
+    # FixedClock starts 2026-01-05 09:00 UTC; the next 02:00 Beijing is 6 Jan 02:00 = 5 Jan 18:00 UTC.
+    assert job.due_at == datetime(2026, 1, 5, 18, 0, tzinfo=timezone.utc)
+    clock.set(job.due_at)
+    assert engine.run_due().fired == 1
+    (run,) = engine.tickets(process_id="no_upload_import").items
+    assert run.status == "closed" and run.customer_id == "system"
+    assert engine.tickets(process_id="no_upload").total == 0, "the import happens after commit"
+    assert engine.deliver_outbox().delivered == 1
+    assert asked == [date(2026, 1, 5)], "yesterday's list, in Beijing time"
+    opened = engine.tickets(process_id="no_upload").items
+    assert sorted(t.business_key for t in opened) == ["S1", "S2"]
+    (message,) = engine.outbox_messages(state="delivered")
+    assert message.result["opened"] and message.result["day"] == "2026-01-05"  # type: ignore[index]
+    # The next night: the same sites are still being worked on, so nothing new opens.
+    clock.advance(days=1)
+    engine.run_due()
+    engine.deliver_outbox()
+    assert engine.tickets(process_id="no_upload").total == 2
+    assert engine.tickets(process_id="no_upload_import").total == 2

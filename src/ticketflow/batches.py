@@ -6,15 +6,18 @@ the job worker exists): hand over a list, get tickets opened for what needs one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from ticketflow.engine import OPEN_STATES, Engine
 from ticketflow.errors import InvalidDataError
+from ticketflow.hooks.hookspecs import hookimpl
+from ticketflow.hooks.types import ConnectorCall
 from ticketflow.users import User
 from ticketflow.views import TicketView
 
@@ -111,6 +114,49 @@ def import_no_upload(
                     )
                 )
     return NoUploadImport(day, tuple(opened), in_progress, handled, tuple(repeated))
+
+
+class NoUploadImporter:
+    """Performs the ``no_upload.import`` connector operation of the nightly
+    ``no_upload_import`` process: ``fetch(day)`` asks the host's monitoring system for the
+    sites that sent no data that day (the local day before the scheduled run), and the
+    list is imported with :func:`import_no_upload`.
+
+    Register it and give it the engine::
+
+        importer = NoUploadImporter(monitoring.silent_sites)
+        engine = Engine(url, plugins=[importer])
+        importer.engine = engine
+    """
+
+    operation = "no_upload.import"
+
+    def __init__(
+        self,
+        fetch: Callable[[date], Iterable[Site | Mapping[str, Any]]],
+        engine: Engine | None = None,
+        timezone: str = "Asia/Shanghai",
+    ) -> None:
+        self.fetch = fetch
+        self.engine = engine
+        self.zone = ZoneInfo(timezone)
+
+    @hookimpl
+    def ticketflow_connector(self, call: ConnectorCall) -> Mapping[str, Any] | None:
+        if call.operation != self.operation:
+            return None
+        if self.engine is None:
+            raise RuntimeError("NoUploadImporter has no engine: set importer.engine")
+        scheduled = datetime.fromisoformat(str(call.params["scheduled_at"]))
+        day = scheduled.astimezone(self.zone).date() - timedelta(days=1)
+        result = import_no_upload(self.engine, self.fetch(day), day)
+        return {
+            "day": day.isoformat(),
+            "opened": [t.number for t in result.opened],
+            "in_progress": result.in_progress,
+            "already_handled": result.already_handled,
+            "repeated": list(result.repeated),
+        }
 
 
 def due_for_visit(
