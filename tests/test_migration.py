@@ -176,3 +176,21 @@ def test_cli_migrate(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["migrate", "loop", "--from", "1", "--url", url])
     assert result.exit_code == 0, result.output
     assert f"migrated 1 tickets: {ticket.number}" in result.output
+
+
+def test_migration_keeps_timer_jobs_in_step(engine: Engine, tmp_path: Path) -> None:
+    from .test_timers import timed_process
+
+    path = tmp_path / "timed.bpmn"
+    path.write_text(timed_process(escalate_after="PT2H"), encoding="utf-8")
+    engine.deploy(path)
+    ticket = engine.open_ticket("timed", customer="C1", channel="web")
+    before = {j.element_id: j.due_at for j in engine.jobs(ticket=ticket.number)}
+    path.write_text(
+        timed_process(escalate_after="PT2H").replace('name="Work"', 'name="Work v2"'),
+        encoding="utf-8",
+    )
+    engine.deploy(path)
+    engine.migrate(ticket.number, ADMIN)
+    after = {j.element_id: j.due_at for j in engine.jobs(ticket=ticket.number)}
+    assert after == before, "the timers the ticket waits on are still scheduled, once each"

@@ -582,7 +582,10 @@ class Engine:
             target = self._definition(s, target_row.id)
             state_row = s.get(WorkflowStateRow, ticket.id)
             assert state_row is not None
-            instance = migration.migrate(Instance.load(current, state_row.state, number), target)
+            with timers.clock_in_force(self.clock):
+                instance = migration.migrate(
+                    Instance.load(current, state_row.state, number), target
+                )
             ticket.definition_id = target_row.id
             ticket.updated_at = now
             self._event(
@@ -613,6 +616,7 @@ class Engine:
                         s.add(TaskCandidateRow(task_id=row.id, group_name=group))
             ctx = self._context(s, now, actor.id, ticket, target.version)
             self._sync_tasks(s, ticket, target, instance, now, actor.id, ctx)
+            self._sync_timers(s, ticket, instance, now)
             self._flush_context(s, ctx, ticket)
             ticket.data = instance.current_data()
             state_row.state = instance.dump()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.util.diff import diff_workflow, migrate_workflow
 from SpiffWorkflow.util.task import TaskState
 
@@ -59,6 +60,12 @@ def migrate(instance: Instance, target: ProcessDefinition) -> Instance:
             reasons=reasons,
         )
     wf = instance.workflow
+    # Timers keep their due times (SpiffWorkflow's reset would restart them from now).
+    timer_state = {
+        task.id: dict(task.internal_data)
+        for task in list(wf.event_manager.tasks.values())
+        if isinstance(getattr(task.task_spec, "event_definition", None), TimerEventDefinition)
+    }
     top, subs = diff_workflow(state.registry(), wf, target.spec, target.subprocess_specs)
     migrate_workflow(top, wf, target.spec)
     for sp_id, sp_diff in subs.items():
@@ -72,6 +79,10 @@ def migrate(instance: Instance, target: ProcessDefinition) -> Instance:
             _prune(sub, target.subprocess_specs[sub.spec.name])
         else:  # a finished call whose process is no longer called
             del wf.subprocesses[sp_id]
+    for task_id, internal in timer_state.items():
+        task = wf.get_task_from_id(task_id) if task_id in wf.tasks else None
+        if task is not None:
+            task.internal_data.update(internal)
     state.compact(wf)
     instance.definition = target
     return instance
