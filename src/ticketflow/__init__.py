@@ -12,6 +12,7 @@ Start with :class:`Engine`::
 from ticketflow.engine import Engine
 from ticketflow.errors import (
     ConcurrencyError,
+    DatabaseUnavailableError,
     DataLimitError,
     DefinitionError,
     FormValidationError,
@@ -45,6 +46,7 @@ __all__ = [
     "Clock",
     "ConcurrencyError",
     "DataLimitError",
+    "DatabaseUnavailableError",
     "DefinitionError",
     "DefinitionView",
     "Engine",

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine as SAEngine
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -26,6 +27,7 @@ from ticketflow.definitions.loader import load_sources, read_sources, scan_refer
 from ticketflow.definitions.model import ProcessDefinition, UserTaskInfo
 from ticketflow.errors import (
     ConcurrencyError,
+    DatabaseUnavailableError,
     DataLimitError,
     InvalidDataError,
     MigrationError,
@@ -34,6 +36,7 @@ from ticketflow.errors import (
     StoreError,
     TaskNotFoundError,
     TaskStateError,
+    TicketflowError,
     TicketNotFoundError,
     UnknownProcessError,
 )
@@ -189,6 +192,8 @@ class Engine:
                 "the ticket or task was changed by another action at the same time; "
                 "nothing was saved - reload it and try again"
             ) from None
+        except DBAPIError as exc:
+            raise _database_error(exc) from exc
 
     # ------------------------------------------------------------------ definitions
 
@@ -516,7 +521,7 @@ class Engine:
         past = "suspended" if suspend else "resumed"
         now = self.clock.now()
         with self._unit(session) as s:
-            ticket = self._ticket_row(s, number)
+            ticket = self._ticket_row(s, number, lock=True)
             if ticket.status != want:
                 raise TaskStateError(
                     f"ticket {number} is {ticket.status}; "
@@ -569,7 +574,7 @@ class Engine:
         actor = as_user(user)
         now = self.clock.now()
         with self._unit(session) as s:
-            ticket = self._ticket_row(s, number)
+            ticket = self._ticket_row(s, number, lock=True)
             if ticket.status not in OPEN_STATES:
                 raise TaskStateError(
                     f"ticket {number} is {ticket.status}; only running tickets move"
@@ -830,7 +835,7 @@ class Engine:
             job.lease_owner = job.lease_until = None
             if job.kind == "start":
                 return self._fire_start(s, job, now)
-            ticket = s.get(TicketRow, job.ticket_id) if job.ticket_id is not None else None
+            ticket = self._lock_ticket(s, job.ticket_id) if job.ticket_id is not None else None
             if ticket is None or ticket.status != "open":
                 job.last_error = f"ticket is {ticket.status if ticket else 'gone'}; not fired"
                 if ticket is not None and ticket.status == "suspended":
@@ -1677,9 +1682,12 @@ class Engine:
         return info
 
     def _actionable(self, s: Session, task_id: int, action: str) -> tuple[TaskRow, TicketRow]:
-        row = self._task_row(s, task_id)
-        ticket = s.get(TicketRow, row.ticket_id)
-        assert ticket is not None
+        # One lock order for every action: the ticket row first, then its tasks. The task
+        # is read again after the lock, so it is what the previous action left.
+        ticket_id = self._task_row(s, task_id).ticket_id
+        ticket = self._lock_ticket(s, ticket_id)
+        row = s.get(TaskRow, task_id, populate_existing=True)
+        assert row is not None
         if row.state == "suspended" or ticket.status == "suspended":
             raise TaskStateError(
                 f"cannot {action} task {task_id} '{row.element_id}': "
@@ -1723,10 +1731,20 @@ class Engine:
         if allowed is False or allowed is None:
             raise PermissionDeniedError(user.id, action, target, reason)
 
-    def _ticket_row(self, s: Session, number: str) -> TicketRow:
-        row = s.scalars(select(TicketRow).where(TicketRow.number == number)).first()
+    def _ticket_row(self, s: Session, number: str, *, lock: bool = False) -> TicketRow:
+        q = select(TicketRow).where(TicketRow.number == number)
+        if lock:
+            q = q.with_for_update().execution_options(populate_existing=True)
+        row = s.scalars(q).first()
         if row is None:
             raise TicketNotFoundError(number)
+        return row
+
+    def _lock_ticket(self, s: Session, ticket_id: int) -> TicketRow:
+        """The ticket row, locked until the end of the transaction (``FOR UPDATE``)."""
+        row = s.get(TicketRow, ticket_id, with_for_update=True, populate_existing=True)
+        if row is None:  # pragma: no cover - foreign keys guarantee it
+            raise TicketNotFoundError(ticket_id)
         return row
 
     def _task_row(self, s: Session, task_id: int) -> TaskRow:
@@ -1881,3 +1899,19 @@ class _StepConnectors:
         self, operation: str, params: dict[str, Any], key: str, element_id: str, timeout: float
     ) -> None:
         self.ctx.call(operation, params, key=key, element_id=element_id, timeout=timeout)
+
+
+def _database_error(exc: DBAPIError) -> TicketflowError:
+    """A failure of the database itself, as a ticketflow error saying nothing was stored."""
+    original = exc.orig
+    name = type(original).__name__ if original is not None else type(exc).__name__
+    detail = str(original).strip().splitlines()[0] if original is not None else str(exc)
+    if name in ("DeadlockDetected", "SerializationFailure", "LockNotAvailable"):
+        return ConcurrencyError(
+            f"another action on the same ticket got in the way ({name}); nothing was saved "
+            "- try again"
+        )
+    return DatabaseUnavailableError(
+        f"the database failed during the action ({name}: {detail}); nothing was saved - "
+        "try again when it is back"
+    )

@@ -133,5 +133,10 @@ class DataLimitError(InvalidDataError):
     """Ticket data is larger than the configured limit."""
 
 
+class DatabaseUnavailableError(TicketflowError):
+    """The database failed during an action (connection lost, I/O error, locked); nothing
+    was stored, and the same call can be retried."""
+
+
 class StoreError(TicketflowError):
     """The database schema is missing or out of date, or the store refused a write."""
