@@ -154,6 +154,14 @@ def load_sources(
             parser.add_bpmn_xml(etree.ElementTree(root), filename)
         except ValidationException as exc:
             raise _wrap_validation(exc, filename, root) from None
+    for filename, _, root in docs:
+        for p in root.iterfind(_q("process")):
+            if not p.get("id"):
+                raise DefinitionError(
+                    "a process needs an id (the id is how tickets name their process)",
+                    file=filename,
+                    line=p.sourceline,
+                )
     processes = {
         p.get("id", ""): _ProcessSource(p, filename, content, root)
         for filename, content, root in docs
@@ -516,8 +524,8 @@ def _defaults(process: etree._Element, filename: str) -> dict[str, Any]:
                 element_id=process.get("id"),
             )
         try:
-            defaults[key] = json.loads(prop.get("value") or "null")
-        except json.JSONDecodeError:
+            defaults[key] = json.loads(prop.get("value") or "null", parse_constant=_no_constant)
+        except (ValueError, RecursionError):
             raise DefinitionError(
                 f"property {name!r}: value {prop.get('value')!r} is not a JSON literal "
                 '(numbers, true/false, null, "quoted strings")',
@@ -526,6 +534,10 @@ def _defaults(process: etree._Element, filename: str) -> dict[str, Any]:
                 element_id=process.get("id"),
             ) from None
     return defaults
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _elements(process: etree._Element) -> dict[str, tuple[str, str]]:

@@ -51,6 +51,12 @@ def parse_bpmn_bytes(content: bytes, filename: str) -> etree._Element:
         raise DefinitionError(
             f"not well-formed XML: {exc.msg}", file=filename, line=exc.lineno or None
         ) from None
+    info = root.getroottree().docinfo
+    if info.doctype or info.internalDTD is not None:
+        # Also in encodings the byte check above cannot read (UTF-16...).
+        raise DefinitionError(
+            "DOCTYPE and ENTITY declarations are not allowed in BPMN files", file=filename, line=1
+        )
     if root.tag != f"{{{BPMN_NS}}}definitions":
         raise DefinitionError(
             f"root element is <{etree.QName(root).localname}>, expected <bpmn:definitions> "
