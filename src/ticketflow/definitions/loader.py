@@ -44,7 +44,8 @@ _EXPRESSION_TAGS = (
     "loopCondition",
 )
 _SCRIPT_LANGUAGES = ("", "ticketflow", "python", "text/x-python")
-_FLOW_NODE_TAGS = (
+#: Every BPMN flow-node element ticketflow knows (the validator uses the same list).
+FLOW_NODE_TAGS = (
     "startEvent",
     "endEvent",
     "intermediateCatchEvent",
@@ -467,7 +468,7 @@ LIFECYCLE_EVENTS = ("reopened",)
 
 def _lifecycle(process: etree._Element, filename: str) -> dict[str, str]:
     marks: dict[str, str] = {}
-    for tag in _FLOW_NODE_TAGS:
+    for tag in FLOW_NODE_TAGS:
         for el in process.iter(_q(tag)):
             value = _properties(el).get("ticketflow.lifecycle")
             if value is None:
@@ -542,7 +543,7 @@ def _no_constant(name: str) -> Any:
 
 def _elements(process: etree._Element) -> dict[str, tuple[str, str]]:
     found: dict[str, tuple[str, str]] = {}
-    for tag in _FLOW_NODE_TAGS:
+    for tag in FLOW_NODE_TAGS:
         for el in process.iter(_q(tag)):
             found[el.get("id", "")] = (tag, el.get("name") or el.get("id", ""))
     return found

@@ -21,6 +21,7 @@ from pathlib import Path
 from lxml import etree
 
 from ticketflow.definitions.loader import (
+    FLOW_NODE_TAGS,
     _check_expressions,
     _form,
     _validator,
@@ -30,27 +31,7 @@ from ticketflow.definitions.loader import (
 from ticketflow.definitions.xml import BPMN_NS, BPMNDI_NS, CAMUNDA_NS, parse_bpmn_bytes
 from ticketflow.errors import DefinitionError
 
-FLOW_NODES = (
-    "startEvent",
-    "endEvent",
-    "intermediateCatchEvent",
-    "intermediateThrowEvent",
-    "boundaryEvent",
-    "userTask",
-    "manualTask",
-    "task",
-    "serviceTask",
-    "scriptTask",
-    "sendTask",
-    "receiveTask",
-    "businessRuleTask",
-    "callActivity",
-    "subProcess",
-    "exclusiveGateway",
-    "parallelGateway",
-    "inclusiveGateway",
-    "eventBasedGateway",
-)
+FLOW_NODES = FLOW_NODE_TAGS
 GATEWAYS_WITH_CONDITIONS = ("exclusiveGateway", "inclusiveGateway")
 
 
