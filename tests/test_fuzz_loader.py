@@ -32,7 +32,7 @@ from ticketflow.definitions.validate import Problem, validate_sources
 from ticketflow.definitions.xml import BPMN_NS, BPMNDI_NS, CAMUNDA_NS, XSI_NS
 from ticketflow.errors import DefinitionError
 
-from .bpmn_samples import loop_process
+from .bpmn_samples import HEADER, loop_process
 from .conftest import PROCESSES
 
 SEEDS: dict[str, bytes] = {p.name: p.read_bytes() for p in sorted(PROCESSES.glob("*.bpmn"))}
@@ -687,3 +687,30 @@ def test_deeply_nested_default(function: str) -> None:
 def test_non_json_number_default_is_refused(literal: str) -> None:
     with pytest.raises(DefinitionError, match="is not a JSON literal"):
         load_sources([("default.bpmn", hostile_document("default", literal))])
+
+
+def _calling(process_id: str, target: str) -> bytes:
+    """A process that only calls ``target``."""
+    p = process_id
+    return (
+        HEADER
+        + f"""  <bpmn:process id="{p}" isExecutable="true">
+    <bpmn:startEvent id="{p}_start"><bpmn:outgoing>{p}_f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:callActivity id="{p}_call" calledElement="{target}"><bpmn:incoming>{p}_f1</bpmn:incoming><bpmn:outgoing>{p}_f2</bpmn:outgoing></bpmn:callActivity>
+    <bpmn:endEvent id="{p}_end"><bpmn:incoming>{p}_f2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="{p}_f1" sourceRef="{p}_start" targetRef="{p}_call" />
+    <bpmn:sequenceFlow id="{p}_f2" sourceRef="{p}_call" targetRef="{p}_end" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+    ).encode()
+
+
+@pytest.mark.parametrize("cycle", ["self", "mutual"])
+def test_call_activity_cycle_is_refused(cycle: str) -> None:
+    if cycle == "self":
+        sources = [("a.bpmn", _calling("a", "a"))]
+    else:
+        sources = [("a.bpmn", _calling("a", "b")), ("b.bpmn", _calling("b", "a"))]
+    with pytest.raises(DefinitionError):
+        load_sources(sources)

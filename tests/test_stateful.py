@@ -353,6 +353,7 @@ class TicketflowMachine(RuleBasedStateMachine):
             auto_migrate=True,
         )
         self.engines.append(engine)
+        self.definitions: dict[str, Any] = {}
         if deploy:
             engine.deploy(PROCESSES / "complaint.bpmn", self.db.folder / "timed.bpmn")
         return engine
@@ -615,44 +616,6 @@ class TicketflowMachine(RuleBasedStateMachine):
         EFFECTS[f"completed {task.element_id}"] += 1
         EFFECTS["tickets_closed"] += waiting is None
 
-    @rule(
-        data=st.data(),
-        action=st.sampled_from(
-            ["claim", "unclaim", "complete", "missing", "no_ticket", "not_an_id"]
-        ),
-    )
-    def act_on_finished_or_missing_task(self, data: st.DataObject, action: str) -> None:
-        finished = self.engine.tasks(state=["completed", "cancelled"], order_by="id", limit=1000)
-        if action == "missing":
-            last = self.engine.tasks(state=None, order_by="id", descending=True, limit=1)
-            top = last.items[0].id if last.items else 0
-            self._refused(
-                "complete",
-                TaskNotFoundError,
-                lambda: self.engine.complete(top + 1000, OUTSIDER, {}),
-            )
-            return
-        if action == "no_ticket":
-            self._refused(
-                "suspend",
-                TicketNotFoundError,
-                lambda: self.engine.suspend("TS-20260105-999999", SUPERVISOR),
-            )
-            return
-        if action == "not_an_id":
-            self._refused("claim", InvalidDataError, lambda: self.engine.claim("1", OUTSIDER))
-            return
-        if not finished.items:
-            return
-        task = data.draw(st.sampled_from(finished.items), label="finished task")
-        user = User.of(task.completed_by or "someone", groups=task.candidate_groups)
-        call = {
-            "claim": lambda: self.engine.claim(task.id, user),
-            "unclaim": lambda: self.engine.unclaim(task.id, user),
-            "complete": lambda: self.engine.complete(task.id, user, {}),
-        }[action]
-        self._refused(action, TaskStateError, call)
-
     def _predict(
         self, view: TicketView, task: TaskView, user: User, action: str, valid: bool = True
     ) -> type[Exception] | None:
@@ -711,23 +674,12 @@ class TicketflowMachine(RuleBasedStateMachine):
     def run_due(self, limit: int | None) -> None:
         """One pass of at most ``limit`` jobs, or (None) passes until nothing is due."""
         if limit is not None:
-            report = self.engine.run_due(limit=limit)
-            assert report.retried == report.dead == 0, report
+            self._check_run(self.engine.run_due(limit=limit))
             self._timers_moved(drained=False)
             ACTIONS["run_due"] += 1
-            EFFECTS["timer_jobs_fired"] += report.fired
             return
         for _ in range(20):
-            report = self.engine.run_due()
-            assert report.retried == report.dead == 0, (
-                report,
-                [
-                    (j.kind, j.element_id, j.last_error)
-                    for j in self.engine.jobs(state=None)
-                    if j.last_error
-                ],
-            )
-            EFFECTS["timer_jobs_fired"] += report.fired
+            report = self._check_run(self.engine.run_due())
             if report.attempted == 0:
                 break
         else:
@@ -737,6 +689,39 @@ class TicketflowMachine(RuleBasedStateMachine):
             assert job.due_at > now, f"job {job} is due but was left pending"
         self._timers_moved(drained=True)
         ACTIONS["run_due_until_idle"] += 1
+
+    def _check_run(self, report: Any) -> Any:
+        """Timer jobs never fail."""
+        EFFECTS["timer_jobs_fired"] += report.fired
+        assert report.retried == report.dead == 0, (
+            report,
+            [
+                (j.kind, j.element_id, j.last_error)
+                for j in self.engine.jobs(limit=1000)
+                if j.last_error
+            ],
+        )
+        return report
+
+    def _definition(self, process: str) -> Any:
+        if process not in self.definitions:
+            self.definitions[process] = self.engine.definition(process)
+        return self.definitions[process]
+
+    def _timers_due_now(self) -> set[tuple[int, str]]:
+        """(ticket id, element) of the timers whose due instant is exactly now."""
+        now, found = self.clock.now(), set()
+        for number, x in self.tickets.items():
+            view = self.engine.ticket(number)
+            with Session(self.engine.bind) as s:
+                stored = s.scalars(
+                    select(WorkflowStateRow.state).where(WorkflowStateRow.ticket_id == view.id)
+                ).one()
+            instance = Instance.load(self._definition(x.process), stored, number)
+            for timer in timers.waiting_timers(instance.workflow):
+                if timer.due_at == now:
+                    found.add((view.id, timer.element_id))
+        return found
 
     def _timers_moved(self, drained: bool) -> None:
         """Where timed tickets may wait now: a timer moves 'work' to 'escalated' (2 h)
@@ -753,7 +738,7 @@ class TicketflowMachine(RuleBasedStateMachine):
                 due, fired = x.since + ESCALATE_AFTER, frozenset({"escalated"})
             elif not x.waiting:
                 due, fired = x.since + WAIT_FOR, frozenset({"after_wait"})
-            if due is None or now < due:
+            if due is None or now <= due:
                 assert waiting == x.waiting, f"{number} moved before its timer was due"
                 continue
             if drained and not x.suspended_since_then:
@@ -869,8 +854,7 @@ class TicketflowMachine(RuleBasedStateMachine):
                 assert ev.task_id in created and ev.task_id not in ended, (number, ev)
         assert {t.id for t in view.open_tasks} == created - ended
         # The open task rows are exactly the user tasks the stored workflow waits at.
-        definition = self.engine.definition(x.process)
-        instance = Instance.load(definition, stored, number)
+        instance = Instance.load(self._definition(x.process), stored, number)
         ready = {str(t.id): t.task_spec.bpmn_id for t in instance.ready_user_tasks()}
         assert set(ready) == set(open_rows), f"{number}: workflow {ready} vs rows {open_rows}"
         by_id = {t.id: t.element_id for t in view.open_tasks}
@@ -921,3 +905,20 @@ def test_random_api_sequences_keep_the_invariants(
             f"({dict(sorted(EFFECTS.items()))}): {dict(sorted(ACTIONS.items()))}"
         )
     assert ACTIONS["open_ticket:ok"] and ACTIONS["complete:ok"], "the machine did nothing"
+
+
+# ------------------------------------------------------------------ bugs the machine found
+
+
+def test_a_timer_run_at_its_exact_due_instant_fires(
+    make_engine: Callable[..., Engine], tmp_path: Path, clock: FixedClock
+) -> None:
+    engine = make_engine(load_entry_points=False)
+    (tmp_path / "timed.bpmn").write_text(timed_process(), encoding="utf-8")
+    engine.deploy(tmp_path / "timed.bpmn")
+    ticket = engine.open_ticket("timed", customer="C1", channel="web")
+    clock.advance(minutes=30)  # exactly when the first reminder (R2/PT30M) is due
+    report = engine.run_due()
+    errors = [j.last_error for j in engine.jobs(ticket=ticket.number, state=None)]
+    assert report.retried == report.dead == 0, (report, errors)
+    assert errors == [None, None]

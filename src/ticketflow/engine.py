@@ -888,7 +888,11 @@ class Engine:
                 dict.fromkeys(t.element_id for t in armed if t.due_at <= now and t not in still)
             )
             if not fired:
-                self._sync_timers(s, ticket, instance, now)  # not due after all: reschedule
+                # Not due after all (a timer fires strictly after its due instant): the
+                # job waits a moment longer; nothing of this attempt is kept.
+                job.state = "pending"
+                job.done_at = None
+                job.due_at = max(job.due_at, now) + timedelta(milliseconds=1)
                 return "skipped"
             details = {
                 "changes": _diff(before, instance.current_data()),

@@ -585,6 +585,14 @@ def _build(
         raise DefinitionError(
             str(exc), file=filename, line=process.sourceline, element_id=pid
         ) from None
+    if pid in subprocess_specs:
+        raise DefinitionError(
+            "call activities form a cycle: this process ends up calling itself, so a ticket "
+            "would never stop creating sub-processes",
+            file=filename,
+            line=process.sourceline,
+            element_id=pid,
+        )
     called = tuple(sorted(k for k in subprocess_specs if k in processes and k != pid))
     for target in called:
         _check_call_targets(processes[target], processes)
