@@ -281,3 +281,7 @@ class JobRow(Base):
     lease_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
     done_at: Mapped[datetime | None]
+
+
+# Feature tables live beside the core ones; importing them here puts them on Base.metadata.
+from ticketflow.store import catalog_models, channel_models, service_models  # noqa: E402, F401

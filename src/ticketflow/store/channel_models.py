@@ -1,0 +1,5 @@
+"""Tables of the channel features (see the feature's package)."""
+
+from __future__ import annotations
+
+from ticketflow.store.models import Base  # noqa: F401

@@ -1,0 +1,1 @@
+"""Testing kit for process tests: fixtures, path drivers, assertions and BPMN coverage."""

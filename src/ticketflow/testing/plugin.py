@@ -1,0 +1,1 @@
+"""The pytest plugin registered under the ``pytest11`` entry point ``ticketflow``."""
