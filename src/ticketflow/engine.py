@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine as SAEngine
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -105,6 +105,27 @@ TASK_ORDER = {
     "id": TaskRow.id,
 }
 MAX_PAGE = 1000
+
+# Statements of every step, built once (construction and cache keys cost more than running).
+_LOCK_THROUGH_TASK = (
+    select(TicketRow, WorkflowStateRow)
+    .join(TaskRow, TaskRow.ticket_id == TicketRow.id)
+    .join(WorkflowStateRow, WorkflowStateRow.ticket_id == TicketRow.id)
+    .where(TaskRow.id == bindparam("task_id"))
+    .with_for_update(of=TicketRow)
+    .execution_options(populate_existing=True)
+)
+_OPEN_TASKS = (
+    select(TaskRow)
+    .where(TaskRow.ticket_id == bindparam("ticket_id"), TaskRow.state.in_(OPEN_STATES))
+    .order_by(TaskRow.id)
+    .execution_options(populate_existing=True)
+)
+_DROP_CANDIDATES = (
+    delete(TaskCandidateRow)
+    .where(TaskCandidateRow.task_id == bindparam("task_id"))
+    .execution_options(synchronize_session=False)
+)
 
 # Definitions parsed once per process, shared by every Engine: (content hash, process id).
 _PARSED: dict[tuple[str, str], ProcessDefinition] = {}
@@ -785,14 +806,33 @@ class Engine:
                 )
         return "fired"
 
+    @staticmethod
+    def _timer_keys(ticket: TicketRow, instance: Instance) -> set[str]:
+        """The job keys of the timers ``instance`` waits on."""
+        return {
+            f"timer:{ticket.id}:{t.spiff_task_id}:{t.due_at.isoformat()}"
+            for t in timers.waiting_timers(instance.workflow)
+        }
+
     def _sync_timers(
-        self, s: Session, ticket: TicketRow, instance: Instance, now: datetime
+        self,
+        s: Session,
+        ticket: TicketRow,
+        instance: Instance,
+        now: datetime,
+        before: set[str] | None = None,
     ) -> None:
-        """One pending job per timer the ticket waits on; jobs of timers gone are cancelled."""
+        """One pending job per timer the ticket waits on; jobs of timers gone are cancelled.
+
+        ``before``: the keys the ticket waited on before the step, whose jobs are pending;
+        when the step left them as they were there is nothing to do.
+        """
         waiting = {
             f"timer:{ticket.id}:{t.spiff_task_id}:{t.due_at.isoformat()}": t
             for t in timers.waiting_timers(instance.workflow)
         }
+        if before is not None and before == waiting.keys():
+            return
         pending = list(
             s.scalars(
                 select(JobRow).where(
@@ -1280,7 +1320,7 @@ class Engine:
             column = TASK_ORDER[order_by]
             key = column.desc() if descending else column.asc()
             rows = s.scalars(
-                q.order_by(column.is_(None), key, TaskRow.id).offset(offset).limit(limit)
+                q.order_by(key.nulls_last(), TaskRow.id).offset(offset).limit(limit)
             ).all()
             return Page(tuple(self._task_view(s, r) for r in rows), total, offset, limit)
 
@@ -1289,7 +1329,7 @@ class Engine:
         actor = as_user(user)
         now = self.clock.now()
         with self._unit(session) as s:
-            row, ticket = self._actionable(s, task_id, "claim")
+            row, ticket, _, _ = self._actionable(s, task_id, "claim")
             if row.assignee == actor.id:
                 return self._task_view(s, row)
             if row.assignee is not None:
@@ -1311,7 +1351,7 @@ class Engine:
         actor = as_user(user)
         now = self.clock.now()
         with self._unit(session) as s:
-            row, ticket = self._actionable(s, task_id, "unclaim")
+            row, ticket, _, _ = self._actionable(s, task_id, "unclaim")
             if row.assignee is None:
                 raise TaskStateError(
                     f"task {task_id} '{row.element_id}' of ticket {row.ticket_number} "
@@ -1350,15 +1390,14 @@ class Engine:
         actor = as_user(user)
         now = self.clock.now()
         with self._unit(session) as s:
-            row, ticket = self._actionable(s, task_id, "complete")
+            row, ticket, open_rows, state_row = self._actionable(s, task_id, "complete")
             self._authorize(s, actor, "complete", ticket, row)
             definition = self._definition(s, ticket.definition_id)
             info = self._task_info(definition, row.element_id)
             where = f"ticket {ticket.number}, task {row.id} '{row.element_id}' ({row.name})"
             cleaned = info.form.validate(data if data is not None else {}, where, ticket.data)
-            state_row = s.get(WorkflowStateRow, ticket.id)
-            assert state_row is not None
             instance = Instance.load(definition, state_row.state, ticket.number)
+            timers_before = self._timer_keys(ticket, instance)
             before = dict(ticket.data)
             ctx = self._context(s, now, actor.id, ticket, definition.version)
             with self._connectors(ctx):
@@ -1371,6 +1410,7 @@ class Engine:
             row.completed_by = actor.id
             row.form_data = cleaned
             self._drop_candidates(s, row.id)
+            open_rows = [r for r in open_rows if r is not row]
             after = instance.current_data()
             self._event(
                 s,
@@ -1389,7 +1429,7 @@ class Engine:
             )
             ticket.data = after
             task_view = self._task_view(s, row)
-            ticket_view = self._ticket_view(s, ticket)
+            ticket_view = self._ticket_view(s, ticket, open_rows)
             hook = self.plugins.hook
             hook.ticketflow_task_completed(
                 ctx=ctx, ticket=ticket_view, task=task_view, data=cleaned
@@ -1403,12 +1443,23 @@ class Engine:
             self._collect_scores(
                 ctx, hook.ticketflow_score(ctx=ctx, ticket=ticket_view, task=task_view), row.id
             )
-            self._after_step(s, ticket, definition, instance, result, now, actor.id, ctx)
+            open_rows = self._after_step(
+                s,
+                ticket,
+                definition,
+                instance,
+                result,
+                now,
+                actor.id,
+                ctx,
+                open_rows=open_rows,
+                timers_before=timers_before,
+            )
             state_row.state = instance.dump()
             state_row.tree_size = instance.tree_size()
             self._flush_context(s, ctx, ticket)
             s.flush()
-            return self._ticket_view(s, ticket)
+            return self._ticket_view(s, ticket, open_rows)
 
     # ------------------------------------------------------------------ internals
 
@@ -1485,7 +1536,17 @@ class Engine:
         now: datetime,
         actor: str | None,
         ctx: HookContext,
-    ) -> None:
+        open_rows: list[TaskRow] | None = None,
+        timers_before: set[str] | None = None,
+    ) -> list[TaskRow]:
+        """Store what a step did: data, reopen events, task rows, timer jobs, SLA, closing.
+
+        ``open_rows`` are the ticket's open task rows before the step (read when not
+        given); ``timers_before`` the timer job keys the ticket waited on before it (the
+        job table is only read when they changed). Returns the open task rows after it.
+        """
+        if open_rows is None:
+            open_rows = self._open_task_rows(s, ticket.id) if ticket.id else []
         data = instance.current_data()
         self._check_size(data, f"ticket {ticket.number} data")
         ticket.data = data
@@ -1495,10 +1556,10 @@ class Engine:
             if definition.lifecycle.get(element) == "reopened":
                 self._event(s, ticket, now, actor, "ticket_reopened", element, None, {})
                 hook.ticketflow_ticket_reopened(
-                    ctx=ctx, ticket=self._ticket_view(s, ticket), element_id=element
+                    ctx=ctx, ticket=self._ticket_view(s, ticket, open_rows), element_id=element
                 )
-        self._sync_tasks(s, ticket, definition, instance, now, actor, ctx)
-        self._sync_timers(s, ticket, instance, now)
+        open_rows = self._sync_tasks(s, ticket, definition, instance, now, actor, ctx, open_rows)
+        self._sync_timers(s, ticket, instance, now, timers_before)
         if result.continuation is not None:
             spiff_id, element = result.continuation
             key = f"continue:{ticket.id}:{spiff_id}"
@@ -1523,9 +1584,10 @@ class Engine:
             ticket.closed_at = now
             ticket.end_element = result.end_element
             self._event(s, ticket, now, actor, "ticket_closed", result.end_element, None, {})
-            view = self._ticket_view(s, ticket)
+            view = self._ticket_view(s, ticket, open_rows)
             hook.ticketflow_ticket_closed(ctx=ctx, ticket=view)
             self._collect_scores(ctx, hook.ticketflow_score(ctx=ctx, ticket=view, task=None), None)
+        return open_rows
 
     def _sync_tasks(
         self,
@@ -1536,18 +1598,23 @@ class Engine:
         now: datetime,
         actor: str | None,
         ctx: HookContext,
-    ) -> None:
+        open_rows: list[TaskRow] | None = None,
+    ) -> list[TaskRow]:
+        """Task rows follow the workflow's ready user tasks; returns the open rows after."""
         ready = {str(t.id): t for t in instance.ready_user_tasks()}
-        existing = (
-            {r.spiff_task_id: r for r in self._open_task_rows(s, ticket.id)} if ticket.id else {}
-        )
+        if open_rows is None:
+            open_rows = self._open_task_rows(s, ticket.id) if ticket.id else []
+        existing = {r.spiff_task_id: r for r in open_rows}
+        kept: list[TaskRow] = []
         for spiff_id, row in existing.items():
             if spiff_id not in ready:
                 row.state = "cancelled"
                 row.completed_at = now
                 self._drop_candidates(s, row.id)
                 self._event(s, ticket, now, actor, "task_cancelled", row.element_id, row.id, {})
-        created: list[TaskRow] = []
+            else:
+                kept.append(row)
+        created: list[tuple[TaskRow, tuple[str, ...], dict[str, Any]]] = []
         for spiff_id, task in ready.items():
             if spiff_id in existing:
                 continue
@@ -1582,7 +1649,7 @@ class Engine:
                 details["dispatch"] = decision.reason or "dispatched by a plugin"
             if "ticketflow.callback" in info.properties:
                 plan = self.plugins.hook.ticketflow_plan_callback(
-                    ctx=ctx, ticket=self._ticket_view(s, ticket), proposal=proposal
+                    ctx=ctx, ticket=self._ticket_view(s, ticket, kept), proposal=proposal
                 )
                 if plan is not None:
                     if plan.due_in is not None:
@@ -1625,7 +1692,11 @@ class Engine:
                 details=details or None,
             )
             s.add(row)
-            s.flush()
+            created.append((row, groups, details))
+        if not created:
+            return kept
+        s.flush()  # one flush gives every new row its id
+        for row, groups, details in created:
             for group in groups:
                 s.add(TaskCandidateRow(task_id=row.id, group_name=group))
             if self.sla is not None:
@@ -1636,21 +1707,23 @@ class Engine:
                 now,
                 actor,
                 "task_created",
-                element,
+                row.element_id,
                 row.id,
                 {
-                    "name": info.name,
+                    "name": row.name,
                     "candidate_groups": list(groups),
-                    "assignee": assignee,
+                    "assignee": row.assignee,
                     "due_at": row.due_at.isoformat() if row.due_at else None,
                     **details,
                 },
             )
-            created.append(row)
-        for row in created:
+        after = sorted([*kept, *(row for row, _, _ in created)], key=lambda r: r.id)
+        view = self._ticket_view(s, ticket, after)
+        for row, _, _ in created:
             self.plugins.hook.ticketflow_task_created(
-                ctx=ctx, ticket=self._ticket_view(s, ticket), task=self._task_view(s, row)
+                ctx=ctx, ticket=view, task=self._task_view(s, row)
             )
+        return after
 
     def _assignment(
         self, info: UserTaskInfo, data: Mapping[str, Any], number: str
@@ -1685,13 +1758,28 @@ class Engine:
             )
         return info
 
-    def _actionable(self, s: Session, task_id: int, action: str) -> tuple[TaskRow, TicketRow]:
-        # One lock order for every action: the ticket row first, then its tasks. The task
-        # is read again after the lock, so it is what the previous action left.
-        ticket_id = self._task_row(s, task_id).ticket_id
-        ticket = self._lock_ticket(s, ticket_id)
-        row = s.get(TaskRow, task_id, populate_existing=True)
-        assert row is not None
+    def _actionable(
+        self, s: Session, task_id: int, action: str
+    ) -> tuple[TaskRow, TicketRow, list[TaskRow], WorkflowStateRow]:
+        """The task, its ticket (locked), its open tasks and workflow state, read after the lock.
+
+        One lock order for every action: the ticket row first (found through the task in
+        the same statement), then its tasks, read again after the lock so they are what
+        the previous action left.
+        """
+        if isinstance(task_id, bool) or not isinstance(task_id, int):
+            raise InvalidDataError(f"a task id is an integer, got {task_id!r}")
+        # The workflow state comes in the same statement (later reads of it hit the
+        # session's identity map).
+        found = s.execute(_LOCK_THROUGH_TASK, {"task_id": task_id}).first()
+        if found is None:
+            raise TaskNotFoundError(task_id)
+        ticket, state_row = found
+        open_rows = self._open_task_rows(s, ticket.id)
+        row = next((r for r in open_rows if r.id == task_id), None)
+        if row is None:
+            row = s.get(TaskRow, task_id, populate_existing=True)
+            assert row is not None
         if row.state == "suspended" or ticket.status == "suspended":
             raise TaskStateError(
                 f"cannot {action} task {task_id} '{row.element_id}': "
@@ -1704,7 +1792,7 @@ class Engine:
                 f"cannot {action} task {task_id} '{row.element_id}' of ticket {ticket.number}: "
                 f"it is already {row.state}{by}{at}"
             )
-        return row, ticket
+        return row, ticket, open_rows, state_row
 
     def _authorize(
         self, s: Session, user: User, action: str, ticket: TicketRow, row: TaskRow | None
@@ -1760,17 +1848,10 @@ class Engine:
         return row
 
     def _open_task_rows(self, s: Session, ticket_id: int) -> list[TaskRow]:
-        return list(
-            s.scalars(
-                select(TaskRow)
-                .where(TaskRow.ticket_id == ticket_id, TaskRow.state.in_(OPEN_STATES))
-                .order_by(TaskRow.id)
-            )
-        )
+        return list(s.scalars(_OPEN_TASKS, {"ticket_id": ticket_id}))
 
     def _drop_candidates(self, s: Session, task_id: int) -> None:
-        for cand in s.scalars(select(TaskCandidateRow).where(TaskCandidateRow.task_id == task_id)):
-            s.delete(cand)
+        s.execute(_DROP_CANDIDATES, {"task_id": task_id})
 
     def _versions(self, s: Session, ids: set[int]) -> dict[int, int]:
         if not ids:
@@ -1784,9 +1865,14 @@ class Engine:
         definition = self._definition(s, row.definition_id)
         return TaskView.from_row(row, *self._form_of(definition, row.element_id))
 
-    def _ticket_view(self, s: Session, ticket: TicketRow) -> TicketView:
+    def _ticket_view(
+        self, s: Session, ticket: TicketRow, open_rows: Sequence[TaskRow] | None = None
+    ) -> TicketView:
+        """The ticket with its open tasks (``open_rows`` when the caller holds them)."""
         definition = self._definition(s, ticket.definition_id)
-        tasks = tuple(self._task_view(s, r) for r in self._open_task_rows(s, ticket.id))
+        if open_rows is None:
+            open_rows = self._open_task_rows(s, ticket.id)
+        tasks = tuple(self._task_view(s, r) for r in open_rows)
         assert definition.version is not None
         return TicketView.from_row(ticket, definition.version, tasks)
 

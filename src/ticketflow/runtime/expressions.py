@@ -64,6 +64,7 @@ import functools
 import numbers
 import operator
 import textwrap
+import threading
 from collections import ChainMap
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
@@ -568,12 +569,20 @@ class _Evaluator(EvalWithCompoundTypes):  # type: ignore[misc]
         operators = {**_OPERATORS, ast.Add: guard.add, ast.Mult: guard.multiply}
         super().__init__(operators=operators, functions=dict(_FUNCTIONS), names=names)
         self.guard = guard
+        self.busy = False
         # EvalWithCompoundTypes adds list/tuple/dict/set functions and comprehensions.
         self.functions: dict[str, Callable[..., Any]] = dict(_FUNCTIONS)
         handlers: dict[type[ast.AST], Callable[[Any], Any]] = self.nodes
         self.nodes: dict[type[ast.AST], Callable[[Any], Any]] = {
             kind: handler for kind, handler in handlers.items() if kind in _ALLOWED_NODES
         }
+
+    def rebind(self, names: Mapping[str, Any], guard: _Guard) -> None:
+        """Reuse this evaluator for another call (building one costs more than most calls)."""
+        self.names = names
+        self.guard = guard
+        self.operators[ast.Add] = guard.add
+        self.operators[ast.Mult] = guard.multiply
 
     def _check_disallowed_items(self, item: Any) -> None:
         # simpleeval walks every container result looking for modules and dangerous
@@ -652,7 +661,13 @@ def _run(
     node: ast.expr, names: Mapping[str, Any], guard: _Guard, text: str, subject: Subject
 ) -> Any:
     """Evaluate a checked AST, converting every failure to ``ExpressionError``."""
-    evaluator = _Evaluator(names, guard)
+    evaluator: _Evaluator | None = getattr(_REUSABLE, "evaluator", None)
+    if evaluator is None or evaluator.busy:
+        evaluator = _Evaluator(names, guard)
+        _REUSABLE.evaluator = evaluator
+    else:
+        evaluator.rebind(names, guard)
+    evaluator.busy = True
     try:
         return evaluator.eval(text, previously_parsed=node)
     except _MissingName as error:
@@ -662,6 +677,13 @@ def _run(
         ) from None
     except Exception as error:
         raise ExpressionError(text, _describe(error), kind="runtime", subject=subject) from error
+    finally:
+        evaluator.busy = False
+        evaluator.names = {}  # no reference to the ticket data is kept between calls
+
+
+#: One evaluator per thread, rebound for every call.
+_REUSABLE = threading.local()
 
 
 # --------------------------------------------------------------------------------------
