@@ -13,7 +13,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from ticketflow.definitions.model import ProcessDefinition
 from ticketflow.errors import ProcessExecutionError, StoreError, TaskStateError, TicketflowError
-from ticketflow.runtime import state
+from ticketflow.runtime import observe, state
 from ticketflow.runtime.expressions import ExpressionError
 from ticketflow.runtime.scripting import SAFE_SCRIPT_ENGINE
 
@@ -46,6 +46,7 @@ class Instance:
         self.definition = definition
         self.workflow = workflow
         self.ticket = ticket
+        self._observed = observe.snapshot(workflow) if observe.active() else None
 
     # --- construction -------------------------------------------------------------
 
@@ -196,6 +197,8 @@ class Instance:
             raise ProcessExecutionError(
                 str(exc), ticket=self.ticket, element_id=running[0]
             ) from exc
+        if self._observed is not None:
+            self._observed = observe.step_done(self.definition, self.workflow, self._observed)
         result.dropped = state.compact(self.workflow)
         if self.workflow.is_completed():
             result.completed = True
