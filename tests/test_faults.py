@@ -195,10 +195,11 @@ class KillPoint:
 KILL_POINTS = [
     KillPoint("open: ticket row written", "open", "ticket_opened", partial={"tf_ticket": 1}),
     KillPoint(
-        "complete: workflow stepped, task row completed",
+        # History events are written in one statement at the end of the unit.
+        "complete: workflow stepped, task row completed, history not yet written",
         "complete",
         "task_completed",
-        partial={"tf_event": 1},
+        partial={"tf_event": 0, "tf_task": 0},
     ),
     KillPoint(
         "complete: next task row inserted",

@@ -384,5 +384,13 @@ def incidents(
         _fail(exc)
 
 
+from ticketflow.channels.commands import register as register_channels  # noqa: E402
+from ticketflow.reports.commands import register as register_reports  # noqa: E402
+from ticketflow.service.commands import register as register_service  # noqa: E402
+
+register_service(app)
+register_reports(app)
+register_channels(app)
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine as SAEngine
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import Table, bindparam, delete, func, insert, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -124,8 +124,12 @@ _OPEN_TASKS = (
 _DROP_CANDIDATES = (
     delete(TaskCandidateRow)
     .where(TaskCandidateRow.task_id == bindparam("task_id"))
-    .execution_options(synchronize_session=False)
+    .execution_options(synchronize_session=False, autoflush=False)
 )
+
+#: Session.info key of the history events a unit of work has recorded but not written.
+_PENDING_EVENTS = "ticketflow_pending_events"
+_EVENTS: Table = EventRow.__table__  # type: ignore[assignment]
 
 # Definitions parsed once per process, shared by every Engine: (content hash, process id).
 _PARSED: dict[tuple[str, str], ProcessDefinition] = {}
@@ -202,12 +206,22 @@ class Engine:
     def _unit(self, session: Session | None, *, read_only: bool = False) -> Iterator[Session]:
         try:
             if session is not None:
-                with session.begin_nested():
-                    yield session
+                # Units nest (a hook may call the engine with the step's session): an inner
+                # unit writes what is pending at its end, or forgets only its own events.
+                pending = session.info.setdefault(_PENDING_EVENTS, [])
+                mark = len(pending)
+                try:
+                    with session.begin_nested():
+                        yield session
+                        self._write_events(session)
+                except BaseException:
+                    del pending[mark:]
+                    raise
                 return
             factory = self._read_sessions if read_only else self._sessions
             with factory() as own, own.begin():
                 yield own
+                self._write_events(own)
         except StaleDataError:
             raise ConcurrencyError(
                 "the ticket or task was changed by another action at the same time; "
@@ -1892,17 +1906,25 @@ class Engine:
         task_id: int | None,
         details: dict[str, Any],
     ) -> None:
-        s.add(
-            EventRow(
-                ticket_id=ticket.id,
-                at=at,
-                actor=actor,
-                kind=kind,
-                element_id=element_id,
-                task_id=task_id,
-                details=details,
-            )
+        """Record a history event; the unit writes its events in one statement at its end."""
+        s.info.setdefault(_PENDING_EVENTS, []).append(
+            {
+                "ticket_id": ticket.id,
+                "at": at,
+                "actor": actor,
+                "kind": kind,
+                "element_id": element_id,
+                "task_id": task_id,
+                "details": details,
+            }
         )
+
+    @staticmethod
+    def _write_events(s: Session) -> None:
+        pending = s.info.get(_PENDING_EVENTS)
+        if pending:
+            s.execute(insert(_EVENTS), list(pending))
+            pending.clear()
 
     def _check_data(self, data: Mapping[str, Any], what: str) -> dict[str, Any]:
         if not isinstance(data, Mapping):

@@ -1,4 +1,4 @@
-"""Reports over the store: SLA compliance and overdue work by department, region, category.
+"""SLA compliance and overdue work by department, region, category.
 
 They read task and ticket rows only (no workflow is loaded). A task's *department* is its
 first candidate group (the complaint's handling department, the dispatcher's desk...);
