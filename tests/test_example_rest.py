@@ -607,7 +607,7 @@ def test_definitions_and_their_bpmn(client: Client) -> None:
     message = error(
         client.get("/api/definitions/complaint/bpmn?version=7", headers=agent),
         404,
-        "VersionNotFoundError",
+        "NotFoundError",
     )
     assert message == "process 'complaint' has no version 7"
     error(client.get("/api/definitions/nope/bpmn", headers=agent), 404, "UnknownProcessError")

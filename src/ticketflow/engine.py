@@ -31,6 +31,7 @@ from ticketflow.errors import (
     DataLimitError,
     InvalidDataError,
     MigrationError,
+    NotFoundError,
     PermissionDeniedError,
     ProcessExecutionError,
     StoreError,
@@ -294,10 +295,25 @@ class Engine:
                 q = q.where(DefinitionRow.process_id == process_id)
             return [DefinitionView.from_row(r) for r in s.scalars(q)]
 
-    def definition(self, process_id: str, *, session: Session | None = None) -> ProcessDefinition:
-        """The latest deployed version of ``process_id``, parsed."""
+    def definition(
+        self, process_id: str, version: int | None = None, *, session: Session | None = None
+    ) -> ProcessDefinition:
+        """A deployed version of ``process_id`` (the latest by default), parsed.
+
+        Raises UnknownProcessError when the process was never deployed, NotFoundError
+        when it has no such version.
+        """
         with self._unit(session, read_only=True) as s:
-            row = self._latest_row(s, process_id)
+            if version is None:
+                row = self._latest_row(s, process_id)
+            else:
+                row = s.scalars(
+                    select(DefinitionRow).where(
+                        DefinitionRow.process_id == process_id, DefinitionRow.version == version
+                    )
+                ).first()
+                if row is None and self._latest_row(s, process_id) is not None:
+                    raise NotFoundError(f"process '{process_id}' has no version {version}")
             if row is None:
                 raise UnknownProcessError(process_id, self._known_processes(s))
             return self._definition(s, row.id)

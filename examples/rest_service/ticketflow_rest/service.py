@@ -5,13 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session as DbSession
-
 from ticketflow import (
     Engine,
     EventView,
-    NotFoundError,
     TaskView,
     TicketView,
     UnknownProcessError,
@@ -126,23 +122,7 @@ class Service:
 
     def bpmn_source(self, process_id: str, version: int | None) -> bytes:
         """The BPMN XML of a deployed definition (the latest version by default)."""
-        if version is None:
-            return self.engine.definition(process_id).source
-        # The engine's public API gives the source of the latest version only
-        # (Engine.definition); an older version, which running tickets may still be on,
-        # is read from ticketflow's definition table.
-        from ticketflow.store.models import DefinitionRow
-
-        with DbSession(self.engine.bind) as s:
-            source = s.scalars(
-                select(DefinitionRow.source).where(
-                    DefinitionRow.process_id == process_id, DefinitionRow.version == version
-                )
-            ).first()
-        if source is None:
-            self.engine.definition(process_id)  # UnknownProcessError when no version at all
-            raise VersionNotFoundError(process_id, version)
-        return source
+        return self.engine.definition(process_id, version).source
 
 
 @dataclass(frozen=True)
@@ -156,10 +136,3 @@ class _Diagram:
     def at(self, element: str) -> str | None:
         """Where ``element`` shows in this diagram: itself, its call activity, or nowhere."""
         return element if element in self.own else self.inside.get(element)
-
-
-class VersionNotFoundError(NotFoundError):
-    """A version of a deployed process that does not exist (HTTP 404)."""
-
-    def __init__(self, process_id: str, version: int) -> None:
-        super().__init__(f"process '{process_id}' has no version {version}")
