@@ -1328,14 +1328,10 @@ class Engine:
             elif unassigned is False:
                 q = q.where(TaskRow.assignee.is_not(None))
             if candidate_groups is not None:
-                groups = list(candidate_groups)
-                q = q.where(
-                    TaskRow.id.in_(
-                        select(TaskCandidateRow.task_id).where(
-                            TaskCandidateRow.group_name.in_(groups)
-                        )
-                    )
+                members = select(TaskCandidateRow.task_id).where(
+                    TaskCandidateRow.group_name.in_(list(candidate_groups))
                 )
+                q = q.where(TaskRow.id.in_(members))
             if process_id is not None:
                 q = q.where(TaskRow.process_id == process_id)
             if region is not None:

@@ -100,6 +100,7 @@ class TicketRow(Base):
         Index("ix_tf_ticket_status_process", "status", "process_id"),
         Index("ix_tf_ticket_business_key", "process_id", "business_key"),
         Index("ix_tf_ticket_status_due", "status", "due_at"),
+        Index("ix_tf_ticket_process_opened", "process_id", "opened_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
