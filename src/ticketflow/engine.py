@@ -185,6 +185,7 @@ class Engine:
             self.bind.execution_options(**{database.READ_ONLY: True}), expire_on_commit=False
         )
         self._definitions: dict[int, ProcessDefinition] = {}
+        self._deployed: set[str] = set()  # process ids known to have a deployed version
         self.outbox = Outbox(self, max_attempts=outbox_max_attempts, backoff=outbox_backoff)
         self.customer_lookup_timeout = customer_lookup_timeout
         self.job_runner = JobRunner(self)
@@ -394,9 +395,10 @@ class Engine:
             raise InvalidDataError(
                 f"business_key must be a string of 1-200 characters, got {business_key!r}"
             )
-        with self._unit(session, read_only=True) as s:
-            if self._latest_row(s, process_id) is None:
-                raise UnknownProcessError(process_id, self._known_processes(s))
+        if process_id not in self._deployed:  # before asking the CRM about the customer
+            with self._unit(session, read_only=True) as s:
+                if self._latest_row(s, process_id) is None:
+                    raise UnknownProcessError(process_id, self._known_processes(s))
         customer_info, lookup_error = self._lookup_customer(customer)
         if customer_info is not None:
             customer_tier = customer_tier or customer_info.tier
@@ -411,6 +413,7 @@ class Engine:
             drow = self._latest_row(s, process_id)
             if drow is None:
                 raise UnknownProcessError(process_id, self._known_processes(s))
+            self._deployed.add(process_id)  # versions are never removed
             definition = self._definition(s, drow.id)
             ticket = TicketRow(
                 definition_id=drow.id,
@@ -469,9 +472,21 @@ class Engine:
                 )
                 ticket.data = instance.current_data()
                 self.plugins.hook.ticketflow_ticket_opened(
-                    ctx=ctx, ticket=self._ticket_view(s, ticket)
+                    ctx=ctx, ticket=self._ticket_view(s, ticket, [])
                 )
-                self._after_step(s, ticket, definition, instance, result, now, actor, ctx)
+                # A new ticket has no task rows and no timer jobs yet.
+                open_rows = self._after_step(
+                    s,
+                    ticket,
+                    definition,
+                    instance,
+                    result,
+                    now,
+                    actor,
+                    ctx,
+                    open_rows=[],
+                    timers_before=set(),
+                )
                 self._flush_context(s, ctx, ticket)
                 s.add(
                     WorkflowStateRow(
@@ -486,7 +501,7 @@ class Engine:
                     ticket=None,
                     element_id=exc.element_id,
                 ) from None
-            return self._ticket_view(s, ticket)
+            return self._ticket_view(s, ticket, open_rows)
 
     def ticket(self, number: str, *, session: Session | None = None) -> TicketView:
         """The ticket with its current data and open tasks."""
