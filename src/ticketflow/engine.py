@@ -114,7 +114,7 @@ _LOCK_THROUGH_TASK = (
     .join(WorkflowStateRow, WorkflowStateRow.ticket_id == TicketRow.id)
     .where(TaskRow.id == bindparam("task_id"))
     .with_for_update(of=TicketRow)
-    .execution_options(populate_existing=True)
+    .execution_options(populate_existing=True, autoflush=False)
 )
 _OPEN_TASKS = (
     select(TaskRow)
@@ -1950,7 +1950,7 @@ class Engine:
     def _write_events(s: Session) -> None:
         pending = s.info.get(_PENDING_EVENTS)
         if pending:
-            s.execute(insert(_EVENTS), list(pending))
+            s.execute(insert(_EVENTS), list(pending), execution_options={"autoflush": False})
             pending.clear()
 
     def _check_data(self, data: Mapping[str, Any], what: str) -> dict[str, Any]:
