@@ -66,6 +66,56 @@ def machine() -> str:
     )
 
 
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
+def targets(
+    steps: dict[str, list[step_cost.Row]],
+    runs: list[throughput.Result],
+    results: list[scale.SizeResult],
+) -> list[str]:
+    """The targets of the performance work, each against the figure measured below."""
+    lines = ["## Targets against this run\n", "| target | measured | |", "|---|---|---|"]
+    for backend, rows in steps.items():
+        by = {r.cycles: r for r in rows}
+        flat = by[500].ticketflow_ms / by[1].ticketflow_ms
+        lines.append(
+            f"| {backend}: step at 500 reopen cycles within 1.2x of 1 cycle "
+            f"| {flat:.2f}x ({by[500].ticketflow_ms:.2f} vs {by[1].ticketflow_ms:.2f} ms) "
+            f"| {_verdict(flat <= 1.2)} |"
+        )
+        base = by[100].baseline_ms
+        if base is not None:
+            ratio = base / by[100].ticketflow_ms
+            lines.append(
+                f"| {backend}: at least 5x faster than the naive baseline at 100 cycles "
+                f"| {ratio:.1f}x | {_verdict(ratio >= 5)} |"
+            )
+    for r in runs:
+        if r.backend == "PostgreSQL" and r.processes == 2:
+            lines.append(
+                "| PostgreSQL, 2 processes: 200 complaints completed per second "
+                f"| {r.tickets_per_s:.1f} per second ({r.steps_per_s:.0f} steps/s) "
+                f"| {_verdict(r.tickets_per_s >= 200)} |"
+            )
+    if runs:
+        grow = max(r.rss_end_mib - r.rss_start_mib for r in runs)
+        lines.append(
+            "| engine process memory bounded however many tickets it handles "
+            f"| at most {grow:+.0f} MiB over {max(r.tickets for r in runs)} tickets "
+            f"| {_verdict(grow < 20)} |"
+        )
+    if results:
+        last = results[-1]
+        for q in last.queries:
+            lines.append(
+                f"| {q.name}: p95 under 20 ms at {last.tickets:,} tickets "
+                f"| {q.p95_ms:.2f} ms | {_verdict(q.p95_ms < 20)} |"
+            )
+    return ["\n".join(lines) + "\n"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--postgres", help="also measure on this PostgreSQL URL")
@@ -92,13 +142,12 @@ def main() -> None:
         "Median of 30 steps after the given number of reopen cycles; each step is one task "
         "completed and committed (load, run, save, task rows, history events).\n",
         "### SQLite (file, WAL)\n",
-        step_cost.table(step_cost.measure(step_cost.sqlite_urls())) + "\n",
     ]
+    steps = {"SQLite": step_cost.measure(step_cost.sqlite_urls())}
+    sections += [step_cost.table(steps["SQLite"]) + "\n"]
     if args.postgres:
-        sections += [
-            "### PostgreSQL (localhost)\n",
-            step_cost.table(step_cost.measure(postgres_urls(args.postgres))) + "\n",
-        ]
+        steps["PostgreSQL"] = step_cost.measure(postgres_urls(args.postgres))
+        sections += ["### PostgreSQL (localhost)\n", step_cost.table(steps["PostgreSQL"]) + "\n"]
     sections += ["## Throughput (complaint flow, full path)\n", throughput.__doc__.strip() + "\n"]
     runs = [throughput.measure(sqlite_url("throughput"), "SQLite (file, WAL)", 1, args.tickets)]
     if args.postgres:
@@ -115,6 +164,7 @@ def main() -> None:
         profile_step.__doc__.strip() + "\n",
         profile_step.table(shares) + "\n",
     ]
+    results: list[scale.SizeResult] = []
     if args.postgres:
         results = scale.measure(postgres_urls(args.postgres)("scale"), sizes)
         sections += [
@@ -129,6 +179,7 @@ def main() -> None:
     # The simulated year takes long; `python benchmarks/simulate_year.py --record` measures
     # it, and its last recorded figures are kept here.
     sections += simulate_year.recorded_section()
+    sections[4:4] = targets(steps, runs, results)
     DOC.write_text("\n".join(sections), encoding="utf-8")
     print(DOC.read_text(encoding="utf-8"))
 

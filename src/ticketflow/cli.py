@@ -387,10 +387,12 @@ def incidents(
 from ticketflow.channels.commands import register as register_channels  # noqa: E402
 from ticketflow.reports.commands import register as register_reports  # noqa: E402
 from ticketflow.service.commands import register as register_service  # noqa: E402
+from ticketflow.simulation.commands import register as register_simulation  # noqa: E402
 
 register_service(app)
 register_reports(app)
 register_channels(app)
+register_simulation(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

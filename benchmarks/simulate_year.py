@@ -1,0 +1,169 @@
+"""The simulated year: seed 004's province, every complaint a real ticket, on SQLite.
+
+Runs ``examples/simulation/province_2011.toml`` for N days of arrivals (365 for the whole
+year, about 200,000 complaints) plus the drain until the last ticket closes, on one
+SQLite file in WAL mode. The engine joins one host session per simulated hour (one
+commit per batch, then due SLA jobs run in their own transactions). Reports simulated
+tickets per second of wall time and the wall time; with ``--record`` the figures go to
+``benchmarks/simulate_year.json`` and the "Simulated year" section of
+``docs/performance.md`` (``benchmarks/run.py`` keeps that section when it rewrites the
+page).
+
+    python benchmarks/simulate_year.py --days 30             # measure, extrapolate
+    python benchmarks/simulate_year.py --days 365 --record   # the whole year
+    python benchmarks/simulate_year.py --write-doc           # section from the records
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+SCENARIO = ROOT / "examples" / "simulation" / "province_2011.toml"
+RESULTS = Path(__file__).resolve().parent / "simulate_year.json"
+DOC = ROOT / "docs" / "performance.md"
+BEGIN = "<!-- BEGIN simulate_year -->"
+END = "<!-- END simulate_year -->"
+YEAR = 199_702
+
+
+def measure(days: int, url: str | None, commit_every: float | None, log: Any) -> dict[str, Any]:
+    """Run the province for ``days`` days of arrivals; return the figures."""
+    from sqlalchemy.engine import make_url
+
+    from ticketflow.simulation.runner import simulate
+    from ticketflow.simulation.scenario import load_scenario
+
+    scenario = load_scenario(SCENARIO).with_run(days=days, warmup_days=min(3, days - 1))
+    scenario = scenario.updated("engine", commit_every_minutes=commit_every)
+    if url is None:
+        url = f"sqlite:///{tempfile.mkdtemp(prefix='tf_simyear_')}/year.db"
+    began = time.perf_counter()
+    last = [began]
+
+    def progress(done: float, total: float, tickets: int) -> None:
+        now = time.perf_counter()
+        if now - last[0] >= 30:
+            last[0] = now
+            rate = tickets / (now - began)
+            print(f"  day {done:6.1f}/{total:.0f}  {tickets:7d} tickets  {rate:6.1f}/s", file=log,
+                  flush=True)  # fmt: skip
+
+    outcome = simulate(scenario, url, progress)
+    run, k = outcome.run, outcome.kpis
+    per_second = run["tickets_opened"] / run["wall_seconds"]
+    return {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "days": days,
+        "simulated_days": run["simulated_days"],
+        "tickets": run["tickets_opened"],
+        "engine_calls": run["engine_calls"],
+        "wall_seconds": run["wall_seconds"],
+        "tickets_per_second": round(per_second, 2),
+        "engine_calls_per_second": round(run["engine_calls"] / run["wall_seconds"], 1),
+        "year_estimate_minutes": round(YEAR / per_second / 60, 1),
+        "commit_every_minutes": scenario.engine.commit_every_minutes,
+        "database": make_url(url).get_backend_name(),
+        "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "fcr": k["first_contact_resolution"],
+        "mean_handling_hours": k["handling_hours"]["mean"],
+        "tickets_per_seat_day": k["seats"]["tickets_per_seat_day"],
+    }
+
+
+def section(results: list[dict[str, Any]]) -> str:
+    """The Markdown section of docs/performance.md for the recorded runs."""
+    lines = [
+        "## Simulated year (seed 004's province)\n",
+        (__doc__ or "").strip().split("\n\n")[0].replace("\n", " ") + "\n",
+        "Wall time includes the drain (the run goes on after the last arrival until every "
+        "ticket is closed). *Whole year (est.)* extrapolates the run's rate to seed 004's "
+        f"{YEAR:,} complaints; `python benchmarks/simulate_year.py --days 365 --record` "
+        "measures it.\n",
+        "| date | days of arrivals | tickets | engine calls | wall time | tickets/s | "
+        "calls/s | whole year (est.) | commit every | load avg |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['date']} | {r['days']} | {r['tickets']:,} | {r['engine_calls']:,} | "
+            f"{r['wall_seconds'] / 60:.1f} min | {r['tickets_per_second']:.1f} | "
+            f"{r['engine_calls_per_second']:.0f} | {r['year_estimate_minutes']:.0f} min | "
+            f"{r['commit_every_minutes']:g} min | {r['load_average'] or 0:.1f} |"
+        )
+    last = results[-1]
+    lines.append(
+        f"\nThe last run's figures (read back from the store): first-contact resolution "
+        f"{last['fcr']:.1%}, mean handling time {last['mean_handling_hours']:.1f} h, "
+        f"{last['tickets_per_seat_day']:.1f} tickets per seat per day (seed 004: 47 %, "
+        "21.7 h, 40). The load average is the machine's (shared, 2 cores) at the end of "
+        "the run."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def recorded() -> list[dict[str, Any]]:
+    """The runs recorded so far (newest last)."""
+    if not RESULTS.exists():
+        return []
+    data = json.loads(RESULTS.read_text(encoding="utf-8"))
+    return list(data.get("runs", []))
+
+
+def recorded_section() -> list[str]:
+    """For benchmarks/run.py: the section between its markers, or nothing."""
+    runs = recorded()
+    return [f"{BEGIN}\n{section(runs)}{END}\n"] if runs else []
+
+
+def record(result: dict[str, Any]) -> None:
+    runs = [*recorded(), result]
+    RESULTS.write_text(json.dumps({"runs": runs}, indent=2) + "\n", encoding="utf-8")
+    write_doc(runs)
+
+
+def write_doc(runs: list[dict[str, Any]]) -> None:
+    """Put the section of ``runs`` into docs/performance.md (replacing an earlier one)."""
+    block = f"{BEGIN}\n{section(runs)}{END}\n"
+    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Performance\n"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + block + rest.split(END, 1)[1].lstrip("\n")
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    DOC.write_text(text, encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--days", type=int, default=30, help="days of arrivals (365: the year)")
+    parser.add_argument("--db", help="database URL (default: a new SQLite file)")
+    parser.add_argument("--commit-every", type=float, help="simulated minutes per batch")
+    parser.add_argument("--record", action="store_true", help="record in docs/performance.md")
+    parser.add_argument(
+        "--write-doc", action="store_true", help="only rewrite the section from the recorded runs"
+    )
+    args = parser.parse_args()
+    if args.write_doc:
+        write_doc(recorded())
+        return
+    result = measure(args.days, args.db, args.commit_every, sys.stdout)
+    print(json.dumps(result, indent=2))
+    if args.record:
+        record(result)
+
+
+if __name__ == "__main__":
+    main()
