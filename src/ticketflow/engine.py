@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine as SAEngine
-from sqlalchemy import Table, bindparam, delete, func, insert, select
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -121,6 +121,17 @@ _OPEN_TASKS = (
     .where(TaskRow.ticket_id == bindparam("ticket_id"), TaskRow.state.in_(OPEN_STATES))
     .order_by(TaskRow.id)
     .execution_options(populate_existing=True)
+)
+_CANCEL_TASK_SLA = (
+    update(JobRow)
+    .where(
+        JobRow.ticket_id == bindparam("of_ticket"),
+        JobRow.state == "pending",
+        JobRow.kind == "sla",
+        JobRow.key.like(bindparam("key_pattern")),
+    )
+    .values(state="cancelled", done_at=bindparam("cancelled_at"))
+    .execution_options(synchronize_session=False, autoflush=False)
 )
 _DROP_CANDIDATES = (
     delete(TaskCandidateRow)
@@ -680,7 +691,7 @@ class Engine:
                     continue  # a dispatch plugin chose the groups; the new version keeps them
                 groups, _ = self._assignment(info, instance.current_data(), number)
                 if ",".join(groups) != row.candidate_groups:
-                    self._drop_candidates(s, row.id)
+                    self._task_closed(s, row, now)
                     s.flush()
                     row.candidate_groups = ",".join(groups)
                     for group in groups:
@@ -1450,7 +1461,7 @@ class Engine:
             row.completed_at = now
             row.completed_by = actor.id
             row.form_data = cleaned
-            self._drop_candidates(s, row.id)
+            self._task_closed(s, row, now)
             open_rows = [r for r in open_rows if r is not row]
             after = instance.current_data()
             self._event(
@@ -1651,7 +1662,7 @@ class Engine:
             if spiff_id not in ready:
                 row.state = "cancelled"
                 row.completed_at = now
-                self._drop_candidates(s, row.id)
+                self._task_closed(s, row, now)
                 self._event(s, ticket, now, actor, "task_cancelled", row.element_id, row.id, {})
             else:
                 kept.append(row)
@@ -1893,6 +1904,19 @@ class Engine:
 
     def _drop_candidates(self, s: Session, task_id: int) -> None:
         s.execute(_DROP_CANDIDATES, {"task_id": task_id})
+
+    def _task_closed(self, s: Session, row: TaskRow, now: datetime) -> None:
+        """A task left the open work: out of the group queues, its SLA jobs cancelled."""
+        self._drop_candidates(s, row.id)
+        if self.sla is not None:
+            s.execute(
+                _CANCEL_TASK_SLA,
+                {
+                    "of_ticket": row.ticket_id,
+                    "key_pattern": f"sla:task:{row.id}:%",
+                    "cancelled_at": now,
+                },
+            )
 
     def _versions(self, s: Session, ids: set[int]) -> dict[int, int]:
         if not ids:
