@@ -9,6 +9,8 @@ Then each worklist query is timed through the public API (``Engine.tasks``, a pa
 plus the total count, every row turned into a ``TaskView``) for random agents, groups and
 regions, and its plan is shown by ``EXPLAIN (ANALYZE, BUFFERS)``. Real engine steps run
 on the filled store too, to show that a step costs the same however big the store is.
+The server runs with its packaged defaults (``shared_buffers`` 128 MB), so at a million
+tickets part of every group queue's task rows come from the operating system's cache.
 """
 
 from __future__ import annotations
@@ -186,7 +188,7 @@ def _explain(engine: Engine) -> dict[str, str]:
     from sqlalchemy import event
 
     def capture(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        if "FROM tf_task" in statement and "count(" not in statement:
+        if "FROM tf_task" in statement and not statement.lstrip().startswith("SELECT count("):
             captured.append((statement, parameters))
 
     event.listen(engine.bind, "before_cursor_execute", capture)
