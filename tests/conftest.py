@@ -7,14 +7,13 @@ to run the whole suite against PostgreSQL; every test then gets its own schema, 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from ticketflow import Engine, FixedClock, User
+from ticketflow.testing.database import temporary_database
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = ROOT / "processes"
@@ -28,20 +27,8 @@ def pytest_report_header(config: pytest.Config) -> str:
 @pytest.fixture
 def db_url(tmp_path: Path) -> Iterator[str]:
     """A database URL nobody else uses: a temp SQLite file or a new PostgreSQL schema."""
-    if not PG_URL:
-        yield f"sqlite:///{tmp_path / 'ticketflow.db'}"
-        return
-    schema = f"tf_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in PG_URL else "?"
-    try:
-        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with temporary_database(tmp_path, PG_URL) as url:
+        yield url
 
 
 @pytest.fixture

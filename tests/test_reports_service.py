@@ -4,7 +4,6 @@ top-N, first-contact resolution, piece-rate points; their CSV, charts and comman
 from __future__ import annotations
 
 import sys
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -12,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from ticketflow import Engine, FixedClock, TicketView, User, hookimpl
@@ -33,6 +31,7 @@ from ticketflow.reports import (
     top,
     write_csv,
 )
+from ticketflow.testing.database import temporary_database
 
 from .conftest import PG_URL, PROCESSES, Staff
 
@@ -168,20 +167,8 @@ def run(engine: Engine, clock: FixedClock, case: Case) -> TicketView:
 def centre_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One database for the whole module (the reports only read it): a SQLite file, or
     a PostgreSQL schema of its own when ``TICKETFLOW_TEST_DATABASE_URL`` is set."""
-    if not PG_URL:
-        yield f"sqlite:///{tmp_path_factory.mktemp('centre') / 'centre.db'}"
-        return
-    schema = f"tf_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in PG_URL else "?"
-    try:
-        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with temporary_database(tmp_path_factory.mktemp("centre"), PG_URL) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
