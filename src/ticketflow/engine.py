@@ -866,8 +866,13 @@ class Engine:
     @staticmethod
     def _timer_keys(ticket: TicketRow, instance: Instance) -> set[str]:
         """The job keys of the timers ``instance`` waits on."""
+        return set(Engine._waiting_timers(ticket, instance))
+
+    @staticmethod
+    def _waiting_timers(ticket: TicketRow, instance: Instance) -> dict[str, timers.WaitingTimer]:
+        """The timers ``instance`` waits on, by the key of their job."""
         return {
-            f"timer:{ticket.id}:{t.spiff_task_id}:{t.due_at.isoformat()}"
+            f"timer:{ticket.id}:{t.spiff_task_id}:{t.due_at.isoformat()}": t
             for t in timers.waiting_timers(instance.workflow)
         }
 
@@ -884,10 +889,7 @@ class Engine:
         ``before``: the keys the ticket waited on before the step, whose jobs are pending;
         when the step left them as they were there is nothing to do.
         """
-        waiting = {
-            f"timer:{ticket.id}:{t.spiff_task_id}:{t.due_at.isoformat()}": t
-            for t in timers.waiting_timers(instance.workflow)
-        }
+        waiting = self._waiting_timers(ticket, instance)
         if before is not None and before == waiting.keys():
             return
         pending = list(
