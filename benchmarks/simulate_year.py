@@ -2,8 +2,10 @@
 
 Runs ``examples/simulation/province_2011.toml`` for N days of arrivals (365 for the whole
 year, about 200,000 complaints) plus the drain until the last ticket closes, on one
-SQLite file in WAL mode. The engine joins one host session per simulated hour (one
-commit per batch, then due SLA jobs run in their own transactions). Reports simulated
+SQLite file in WAL mode. Every engine call is its own transaction, as a host
+application's request would be (``--transactions batch``: the engine joins one host session
+committed every simulated hour instead); due SLA jobs and timers run every simulated hour
+in their own transactions. Reports simulated
 tickets per second of wall time and the wall time; with ``--record`` the figures go to
 ``benchmarks/simulate_year.json`` and the "Simulated year" section of
 ``docs/performance.md`` (``benchmarks/run.py`` keeps that section when it rewrites the
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -37,7 +40,9 @@ END = "<!-- END simulate_year -->"
 YEAR = 199_702
 
 
-def measure(days: int, url: str | None, commit_every: float | None, log: Any) -> dict[str, Any]:
+def measure(
+    days: int, url: str | None, commit_every: float | None, transactions: str | None, log: Any
+) -> dict[str, Any]:
     """Run the province for ``days`` days of arrivals; return the figures."""
     from sqlalchemy.engine import make_url
 
@@ -45,26 +50,60 @@ def measure(days: int, url: str | None, commit_every: float | None, log: Any) ->
     from ticketflow.simulation.scenario import load_scenario
 
     scenario = load_scenario(SCENARIO).with_run(days=days, warmup_days=min(3, days - 1))
-    scenario = scenario.updated("engine", commit_every_minutes=commit_every)
+    scenario = scenario.updated(
+        "engine", commit_every_minutes=commit_every, transactions=transactions
+    )
     if url is None:
         url = f"sqlite:///{tempfile.mkdtemp(prefix='tf_simyear_')}/year.db"
     began = time.perf_counter()
     last = [began]
+    reached = [0.0, 0]  # simulated day, tickets opened: what an interrupted run got to
 
     def progress(done: float, total: float, tickets: int) -> None:
         now = time.perf_counter()
+        reached[:] = [done, tickets]
         if now - last[0] >= 30:
             last[0] = now
             rate = tickets / (now - began)
             print(f"  day {done:6.1f}/{total:.0f}  {tickets:7d} tickets  {rate:6.1f}/s", file=log,
                   flush=True)  # fmt: skip
 
-    outcome = simulate(scenario, url, progress)
+    common = {
+        "date": "",
+        "days": days,
+        "commit_every_minutes": scenario.engine.commit_every_minutes,
+        "transactions": scenario.engine.transactions,
+        "database": make_url(url).get_backend_name(),
+    }
+    try:
+        outcome = simulate(scenario, url, progress)
+    except KeyboardInterrupt:
+        # Stopped (Ctrl-C, or SIGINT when the machine is needed): the rate so far is
+        # still a measurement, recorded as a run that did not finish.
+        wall = time.perf_counter() - began
+        print(f"interrupted at day {reached[0]:.1f} after {wall / 60:.1f} min", file=log)
+        return {
+            **common,
+            "date": _now(),
+            "complete": False,
+            "simulated_days": round(reached[0], 1),
+            "tickets": reached[1],
+            "engine_calls": None,
+            "wall_seconds": round(wall, 2),
+            "tickets_per_second": round(reached[1] / wall, 2),
+            "engine_calls_per_second": None,
+            "year_estimate_minutes": round(YEAR / (reached[1] / wall) / 60, 1),
+            "load_average": _load(),
+            "fcr": None,
+            "mean_handling_hours": None,
+            "tickets_per_seat_day": None,
+        }
     run, k = outcome.run, outcome.kpis
     per_second = run["tickets_opened"] / run["wall_seconds"]
     return {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "days": days,
+        **common,
+        "date": _now(),
+        "complete": True,
         "simulated_days": run["simulated_days"],
         "tickets": run["tickets_opened"],
         "engine_calls": run["engine_calls"],
@@ -72,13 +111,23 @@ def measure(days: int, url: str | None, commit_every: float | None, log: Any) ->
         "tickets_per_second": round(per_second, 2),
         "engine_calls_per_second": round(run["engine_calls"] / run["wall_seconds"], 1),
         "year_estimate_minutes": round(YEAR / per_second / 60, 1),
-        "commit_every_minutes": scenario.engine.commit_every_minutes,
-        "database": make_url(url).get_backend_name(),
-        "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "load_average": _load(),
         "fcr": k["first_contact_resolution"],
         "mean_handling_hours": k["handling_hours"]["mean"],
         "tickets_per_seat_day": k["seats"]["tickets_per_seat_day"],
     }
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _load() -> float | None:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
 
 
 def section(results: list[dict[str, Any]]) -> str:
@@ -91,25 +140,42 @@ def section(results: list[dict[str, Any]]) -> str:
         f"{YEAR:,} complaints; `python benchmarks/simulate_year.py --days 365 --record` "
         "measures it.\n",
         "| date | days of arrivals | tickets | engine calls | wall time | tickets/s | "
-        "calls/s | whole year (est.) | commit every | load avg |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "calls/s | whole year (est.) | transactions | load avg |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for r in results:
+        days = f"{r['days']}" if r.get("complete", True) else (
+            f"{r['days']} (stopped at day {r['simulated_days']:g})"
+        )  # fmt: skip
+        calls = f"{r['engine_calls']:,}" if r["engine_calls"] is not None else "–"
+        per_s = r["engine_calls_per_second"]
         lines.append(
-            f"| {r['date']} | {r['days']} | {r['tickets']:,} | {r['engine_calls']:,} | "
+            f"| {r['date']} | {days} | {r['tickets']:,} | {calls} | "
             f"{r['wall_seconds'] / 60:.1f} min | {r['tickets_per_second']:.1f} | "
-            f"{r['engine_calls_per_second']:.0f} | {r['year_estimate_minutes']:.0f} min | "
-            f"{r['commit_every_minutes']:g} min | {r['load_average'] or 0:.1f} |"
+            f"{f'{per_s:.0f}' if per_s is not None else '–'} | "
+            f"{r['year_estimate_minutes']:.0f} min | "
+            f"{_transactions(r)} | {r['load_average'] or 0:.1f} |"
         )
-    last = results[-1]
+    finished = [r for r in results if r.get("complete", True)]
+    if not finished:
+        return "\n".join(lines) + "\n"
+    last = finished[-1]
     lines.append(
-        f"\nThe last run's figures (read back from the store): first-contact resolution "
+        f"\nThe last finished run's figures (read back from the store): first-contact resolution "
         f"{last['fcr']:.1%}, mean handling time {last['mean_handling_hours']:.1f} h, "
         f"{last['tickets_per_seat_day']:.1f} tickets per seat per day (seed 004: 47 %, "
         "21.7 h, 40). The load average is the machine's (shared, 2 cores) at the end of "
-        "the run."
+        "the run. A run *stopped at day N* was interrupted before its end; its rate is "
+        "that of the days it simulated."
     )
     return "\n".join(lines) + "\n"
+
+
+def _transactions(r: dict[str, Any]) -> str:
+    """How a recorded run committed (runs before the option existed were batched)."""
+    if r.get("transactions", "batch") == "call":
+        return "per call"
+    return f"batch / {r['commit_every_minutes']:g} min"
 
 
 def recorded() -> list[dict[str, Any]]:
@@ -150,16 +216,25 @@ def main() -> None:
     )
     parser.add_argument("--days", type=int, default=30, help="days of arrivals (365: the year)")
     parser.add_argument("--db", help="database URL (default: a new SQLite file)")
-    parser.add_argument("--commit-every", type=float, help="simulated minutes per batch")
+    parser.add_argument(
+        "--commit-every", type=float, help="simulated minutes between due-job runs (and commits)"
+    )
+    parser.add_argument(
+        "--transactions", choices=["call", "batch"], help="one per engine call, or batched"
+    )
     parser.add_argument("--record", action="store_true", help="record in docs/performance.md")
     parser.add_argument(
         "--write-doc", action="store_true", help="only rewrite the section from the recorded runs"
     )
     args = parser.parse_args()
+    # Stopping the run (Ctrl-C, or SIGTERM/SIGINT to a background run, which otherwise
+    # ignores SIGINT) records what it measured so far.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     if args.write_doc:
         write_doc(recorded())
         return
-    result = measure(args.days, args.db, args.commit_every, sys.stdout)
+    result = measure(args.days, args.db, args.commit_every, args.transactions, sys.stdout)
     print(json.dumps(result, indent=2))
     if args.record:
         record(result)

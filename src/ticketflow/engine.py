@@ -134,6 +134,12 @@ _CANCEL_TASK_SLA = (
     .values(state="cancelled", done_at=bindparam("cancelled_at"))
     .execution_options(synchronize_session=False, autoflush=False)
 )
+_CANCEL_TICKET_JOBS = (
+    update(JobRow)
+    .where(JobRow.ticket_id == bindparam("of_ticket"), JobRow.state == "pending")
+    .values(state="cancelled", done_at=bindparam("cancelled_at"))
+    .execution_options(synchronize_session=False, autoflush=False)
+)
 _DROP_CANDIDATES = (
     delete(TaskCandidateRow)
     .where(TaskCandidateRow.task_id == bindparam("task_id"))
@@ -219,6 +225,12 @@ class Engine:
     @contextmanager
     def _unit(self, session: Session | None, *, read_only: bool = False) -> Iterator[Session]:
         try:
+            if session is not None and read_only:
+                # A read writes nothing, so there is nothing to undo: it runs in the host's
+                # transaction as it stands (a SAVEPOINT and its RELEASE would double the
+                # statements of a worklist page read inside a step or a host's unit).
+                yield session
+                return
             if session is not None:
                 # Units nest (a hook may call the engine with the step's session): an inner
                 # unit writes what is pending at its end, or forgets only its own events.
@@ -1019,8 +1031,10 @@ class Engine:
         due = policy.due(ticket.opened_at, limit + paused, ticket.region)
         if ticket.due_at == due:
             return
+        had_due = ticket.due_at is not None
         ticket.due_at = due
-        for job in self._sla_jobs(s, ticket.id, ("pending",)):
+        # A ticket without a due time had no ticket-scope breach job to cancel.
+        for job in self._sla_jobs(s, ticket.id, ("pending",)) if had_due else ():
             if job.payload.get("scope") == "ticket":
                 job.state = "cancelled"
                 job.done_at = now
@@ -1046,12 +1060,9 @@ class Engine:
         assert policy is not None
         calendar = policy.calendar(ticket.region)
         if row.due_at is None:
-            limit = policy.step_limit(
-                row.element_id, policy.urgency(ticket.data), ticket.customer_tier
-            )
-            if limit is None:
+            row.due_at = self._sla_step_due(ticket, row.element_id, now)
+            if row.due_at is None:
                 return
-            row.due_at = calendar.add(now, limit)
         window = calendar.business_time_between(now, row.due_at)
         marks: list[tuple[float | None, datetime]] = [
             (level, calendar.add(now, window * level)) for level in policy.reminders
@@ -1071,6 +1082,13 @@ class Engine:
                     created_at=now,
                 )
             )
+
+    def _sla_step_due(self, ticket: TicketRow, element_id: str, now: datetime) -> datetime | None:
+        """When a task of ``element_id`` created ``now`` is due by the SLA policy."""
+        policy = self.sla
+        assert policy is not None
+        limit = policy.step_limit(element_id, policy.urgency(ticket.data), ticket.customer_tier)
+        return None if limit is None else policy.calendar(ticket.region).add(now, limit)
 
     def _sla_jobs(self, s: Session, ticket_id: int, states: Sequence[str]) -> list[JobRow]:
         return list(
@@ -1653,6 +1671,14 @@ class Engine:
             ticket.status = "closed"
             ticket.closed_at = now
             ticket.end_element = result.end_element
+            # What still waits on the ticket (its SLA limits and reminders) cannot fire on a
+            # closed ticket: cancelled now rather than skipped when due. Pending changes
+            # first, so the job being fired keeps the state this step gave it.
+            s.flush()
+            s.execute(_CANCEL_TICKET_JOBS, {"of_ticket": ticket.id, "cancelled_at": now})
+            for obj in [o for o in s.identity_map.values() if isinstance(o, JobRow)]:
+                if obj.ticket_id == ticket.id and obj.state == "pending":
+                    s.expire(obj)  # read again: the statement above changed it
             self._event(s, ticket, now, actor, "ticket_closed", result.end_element, None, {})
             view = self._ticket_view(s, ticket, open_rows)
             hook.ticketflow_ticket_closed(ctx=ctx, ticket=view)
@@ -1734,6 +1760,9 @@ class Engine:
                     # Into the process data too, so it lasts beyond this step.
                     task.data["callback_plan"] = details["callback_plan"]
                     ticket.data = {**ticket.data, "callback_plan": details["callback_plan"]}
+            if due_at is None and self.sla is not None:
+                # Known before the INSERT, so the row is not updated again after it.
+                due_at = self._sla_step_due(ticket, element, now)
             if not groups and not assignee:
                 raise ProcessExecutionError(
                     f"task '{element}' would have no candidate group and no assignee "

@@ -7,9 +7,10 @@ take the most urgent, oldest task they may work, claim it with :meth:`Engine.cla
 a handling time drawn from the scenario, and complete it with :meth:`Engine.complete` and
 the form data the scenario's decisions produce. Waiting emerges from staffing and shifts.
 
-For throughput the engine joins one host session per batch: every ``commit_every_minutes``
-of simulated time the batch commits, due jobs (SLA limits, BPMN timers) run through
-:meth:`Engine.run_due`, and a new batch begins.
+Every engine call is its own transaction (``[engine] transactions = "call"``), as a host
+application's request would be; every ``commit_every_minutes`` of simulated time due jobs
+(SLA limits, BPMN timers) run through :meth:`Engine.run_due`. With ``transactions =
+"batch"`` the engine joins one host session instead, committed at each of those points.
 """
 
 from __future__ import annotations
@@ -233,7 +234,8 @@ class Centre:
             raise
         self.board = Board(self.workers)
         self.supervisor = User.of("sim.supervisor", roles=["supervisor"])
-        self.session = Session(self.engine.bind, expire_on_commit=False)
+        self.batched = scenario.engine.transactions == "batch"
+        self.session: Session | None = self._new_batch()
         self.horizon = (run.days + run.drain_days) * DAY
         self.window = (run.warmup_days * DAY, run.days * DAY)
         self.opened = 0
@@ -346,7 +348,8 @@ class Centre:
             env.run(until=done)
             self._checkpoint()
         finally:
-            self.session.close()
+            if self.session is not None:
+                self.session.close()
         wall = time.perf_counter() - began
         lo, hi = self.window
         stats = tuple(
@@ -403,13 +406,18 @@ class Centre:
             yield self.env.timeout(every)
             self._checkpoint()
 
+    def _new_batch(self) -> Session | None:
+        """The host session the next calls join (batch mode), or None: each call commits."""
+        return Session(self.engine.bind, expire_on_commit=False) if self.batched else None
+
     def _checkpoint(self) -> None:
-        """Commit the batch, run due jobs in their own transactions, begin a new batch."""
-        self.session.commit()
-        self.session.close()
+        """Commit the batch (if any), run due jobs in their own transactions."""
+        if self.session is not None:
+            self.session.commit()
+            self.session.close()
         while self.engine.run_due(limit=1000).attempted:
             pass
-        self.session = Session(self.engine.bind, expire_on_commit=False)
+        self.session = self._new_batch()
 
     def _arrivals(self) -> Generator[simpy.Event, Any, None]:
         run, arrivals = self.scenario.scenario, self.scenario.arrivals

@@ -368,8 +368,15 @@ class Cost(_Model):
 
 
 class Driver(_Model):
-    """How the simulator talks to the engine."""
+    """How the simulator talks to the engine.
 
+    ``transactions = "call"``: every engine call is its own transaction, as a host
+    application's request would be. ``"batch"``: the engine joins one host session that
+    commits every ``commit_every_minutes`` (each call a SAVEPOINT inside it). Due jobs
+    (SLA limits, BPMN timers) run every ``commit_every_minutes`` in either mode.
+    """
+
+    transactions: Literal["call", "batch"] = "call"
     commit_every_minutes: Annotated[float, Field(gt=0.0)] = 60.0
     claim: bool = True
     scoring: bool = True
