@@ -1955,7 +1955,8 @@ class Engine:
     def _task_closed(self, s: Session, row: TaskRow, now: datetime) -> None:
         """A task left the open work: out of the group queues, its SLA jobs cancelled."""
         self._drop_candidates(s, row.id)
-        if self.sla is not None:
+        # SLA jobs exist only for a task that got a due time when it was created.
+        if self.sla is not None and row.due_at is not None:
             s.execute(
                 _CANCEL_TASK_SLA,
                 {
