@@ -313,6 +313,17 @@ def test_same_seed_same_kpi_json(db_url: str, tmp_path: Path) -> None:
     assert a.kpis != c.kpis
 
 
+def test_batched_transactions_change_nothing_but_commits(db_url: str, tmp_path: Path) -> None:
+    scenario = tiny(days=1)
+    per_call = simulate(scenario, db_url)
+    batched = simulate(
+        scenario.updated("engine", transactions="batch"), f"sqlite:///{tmp_path / 'b.db'}"
+    )
+    assert batched.run["tickets_opened"] == per_call.run["tickets_opened"] > 0
+    assert batched.run["engine_calls"] == per_call.run["engine_calls"]
+    assert batched.kpis == per_call.kpis
+
+
 def test_report_files_and_comparison(db_url: str, tmp_path: Path) -> None:
     base = simulate(tiny(), db_url)
     better = simulate(
