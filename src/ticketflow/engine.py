@@ -22,6 +22,7 @@ from sqlalchemy import Table, bindparam, delete, func, insert, select, text, upd
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from ticketflow.definitions.loader import load_sources, read_sources, scan_references
 from ticketflow.definitions.model import ProcessDefinition, UserTaskInfo
@@ -122,6 +123,13 @@ _OPEN_TASKS = (
     .order_by(TaskRow.id)
     .execution_options(populate_existing=True)
 )
+
+
+def _ticket_id_of(number: str) -> ScalarSelect[int]:
+    """The id of the ticket numbered ``number``, as a subquery (a unique index lookup)."""
+    return select(TicketRow.id).where(TicketRow.number == number).scalar_subquery()
+
+
 _NO_PARALLEL = text("SET LOCAL max_parallel_workers_per_gather = 0")
 _CANCEL_TASK_SLA = (
     update(JobRow)
@@ -1293,7 +1301,7 @@ class Engine:
             if staff is not None:
                 q = q.where(ScoreRow.staff == staff)
             if ticket is not None:
-                q = q.where(ScoreRow.ticket_number == ticket)
+                q = q.where(ScoreRow.ticket_id == _ticket_id_of(ticket))
             if kind is not None:
                 q = q.where(ScoreRow.kind == kind)
             if since is not None:
@@ -1388,7 +1396,8 @@ class Engine:
             if region is not None:
                 q = q.where(TaskRow.region == region)
             if ticket is not None:
-                q = q.where(TaskRow.ticket_number == ticket)
+                # Through the ticket's id: (ticket_id, state) is indexed, the number is not.
+                q = q.where(TaskRow.ticket_id == _ticket_id_of(ticket))
             if due_before is not None:
                 q = q.where(TaskRow.due_at < due_before)
             if min_priority is not None:
