@@ -324,7 +324,8 @@ class Outbox:
         if state is not None:
             q = q.where(OutboxRow.state == state)
         if ticket is not None:
-            q = q.where(OutboxRow.ticket_number == ticket)
+            of_ticket = select(TicketRow.id).where(TicketRow.number == ticket).scalar_subquery()
+            q = q.where(OutboxRow.ticket_id == of_ticket)  # ix_tf_outbox_ticket
         return [OutboxView.from_row(r) for r in s.scalars(q)]
 
     def incidents(

@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from ticketflow.channels.base import unit
 from ticketflow.channels.mail_in import IngestResult
 from ticketflow.errors import NotFoundError
 from ticketflow.store.channel_models import ChannelAttachmentRow, ChannelNoteRow, InboundMailRow
+from ticketflow.store.models import TicketRow
 
 if TYPE_CHECKING:
     from ticketflow.engine import Engine
@@ -55,7 +57,7 @@ def notes(engine: Engine, number: str, *, session: Session | None = None) -> lis
     with unit(engine, session, read_only=True) as s:
         rows = s.scalars(
             select(ChannelNoteRow)
-            .where(ChannelNoteRow.ticket_number == number)
+            .where(ChannelNoteRow.ticket_id == _ticket_id(number))
             .order_by(ChannelNoteRow.id)
         )
         return [
@@ -70,7 +72,7 @@ def attachments(
     """The files that came with replies about the ticket, oldest first."""
     engine.ticket(number, session=session)
     with unit(engine, session, read_only=True) as s:
-        q = select(ChannelAttachmentRow).where(ChannelAttachmentRow.ticket_number == number)
+        q = select(ChannelAttachmentRow).where(ChannelAttachmentRow.ticket_id == _ticket_id(number))
         return [_attachment(r) for r in s.scalars(q.order_by(ChannelAttachmentRow.id))]
 
 
@@ -101,6 +103,11 @@ def inbound_mail(
         if status is not None:
             q = q.where(InboundMailRow.status == status)
         return [IngestResult.from_row(r) for r in s.scalars(q)]
+
+
+def _ticket_id(number: str) -> ScalarSelect[int]:
+    """The ticket's id as a subquery: notes and attachments are indexed by it."""
+    return select(TicketRow.id).where(TicketRow.number == number).scalar_subquery()
 
 
 def _attachment(r: ChannelAttachmentRow) -> AttachmentView:

@@ -202,7 +202,10 @@ class OutboxRow(Base):
     caused it and delivered after the commit, with retries."""
 
     __tablename__ = "tf_outbox"
-    __table_args__ = (Index("ix_tf_outbox_due", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_tf_outbox_due", "state", "next_attempt_at"),
+        Index("ix_tf_outbox_ticket", "ticket_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tf_ticket.id"))
