@@ -69,7 +69,7 @@ def measure(
     )
     if url is None:
         url = f"sqlite:///{tempfile.mkdtemp(prefix='tf_simyear_')}/year.db"
-    began = time.perf_counter()
+    began, cpu, stat = time.perf_counter(), time.process_time(), _cpu_stat()
     last = [began]
     reached = [0.0, 0]  # simulated day, tickets opened: what an interrupted run got to
 
@@ -89,6 +89,15 @@ def measure(
         "transactions": scenario.engine.transactions,
         "database": make_url(url).get_backend_name(),
     }
+
+    def machine() -> dict[str, Any]:
+        """What the machine gave the run: its CPU time, the hypervisor's steal, the load."""
+        return {
+            "cpu_seconds": round(time.process_time() - cpu, 1),
+            "steal_percent": _steal(stat, _cpu_stat()),
+            "load_average": _load(),
+        }
+
     try:
         outcome = simulate(scenario, url, progress)
     except KeyboardInterrupt:
@@ -107,7 +116,7 @@ def measure(
             "tickets_per_second": round(reached[1] / wall, 2),
             "engine_calls_per_second": None,
             "year_estimate_minutes": round(YEAR / (reached[1] / wall) / 60, 1),
-            "load_average": _load(),
+            **machine(),
             "fcr": None,
             "mean_handling_hours": None,
             "tickets_per_seat_day": None,
@@ -125,7 +134,7 @@ def measure(
         "tickets_per_second": round(per_second, 2),
         "engine_calls_per_second": round(run["engine_calls"] / run["wall_seconds"], 1),
         "year_estimate_minutes": round(YEAR / per_second / 60, 1),
-        "load_average": _load(),
+        **machine(),
         "fcr": k["first_contact_resolution"],
         "mean_handling_hours": k["handling_hours"]["mean"],
         "tickets_per_seat_day": k["seats"]["tickets_per_seat_day"],
@@ -138,6 +147,24 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _cpu_stat() -> list[int] | None:
+    """The machine's CPU time counters (Linux ``/proc/stat``), or None elsewhere."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            return [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+
+
+def _steal(before: list[int] | None, after: list[int] | None) -> float | None:
+    """Percent of the machine's CPU time the hypervisor gave to others in between."""
+    if before is None or after is None or len(before) < 8:
+        return None
+    spent = [b - a for a, b in zip(before, after, strict=False)]
+    total = sum(spent[:8])  # user nice system idle iowait irq softirq steal
+    return round(100.0 * spent[7] / total, 1) if total else None
 
 
 def _load() -> float | None:
@@ -154,8 +181,8 @@ def section(results: list[dict[str, Any]]) -> str:
         f"{YEAR:,} complaints; `python benchmarks/simulate_year.py --days 365 --record` "
         "measures it.\n",
         "| date | days of arrivals | tickets | engine calls | wall time | tickets/s | "
-        "calls/s | whole year (est.) | transactions | load avg |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+        "calls/s | whole year (est.) | transactions | CPU of wall | steal | load avg |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     for r in results:
         days = f"{r['days']}" if r.get("complete", True) else (
@@ -168,7 +195,8 @@ def section(results: list[dict[str, Any]]) -> str:
             f"{r['wall_seconds'] / 60:.1f} min | {r['tickets_per_second']:.1f} | "
             f"{f'{per_s:.0f}' if per_s is not None else '–'} | "
             f"{r['year_estimate_minutes']:.0f} min | "
-            f"{_transactions(r)} | {r['load_average'] or 0:.1f} |"
+            f"{_transactions(r)} | {_share(r)} | "
+            f"{_pct(r.get('steal_percent'))} | {r['load_average'] or 0:.1f} |"
         )
     finished = [r for r in results if r.get("complete", True)]
     if finished:
@@ -180,7 +208,9 @@ def section(results: list[dict[str, Any]]) -> str:
             "per seat per day (seed 004: 47 %, 21.7 h, 40)."
         )
     lines.append(
-        "\nThe load average is the machine's (shared, 2 cores) at the end of the run. A run "
+        "\n*CPU of wall* is the run's own CPU time over its wall time; *steal* the share of "
+        "the machine's CPU time its hypervisor gave to other guests during the run; the "
+        "load average is the machine's (shared, 2 cores) at the end of the run. A run "
         "*stopped at day N* was interrupted before its end; its rate is that of the days it "
         "simulated.\n"
     )
@@ -196,6 +226,16 @@ def section(results: list[dict[str, Any]]) -> str:
     )
     lines.append(FLOOR)
     return "\n".join(lines) + "\n"
+
+
+def _share(r: dict[str, Any]) -> str:
+    """The run's CPU time over its wall time (below 100 %: it waited for a CPU or I/O)."""
+    cpu = r.get("cpu_seconds")
+    return "–" if cpu is None else f"{100.0 * cpu / r['wall_seconds']:.0f} %"
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f} %"
 
 
 def _transactions(r: dict[str, Any]) -> str:
