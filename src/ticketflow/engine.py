@@ -22,7 +22,6 @@ from sqlalchemy import Table, bindparam, delete, func, insert, select, text, upd
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
-from sqlalchemy.sql.selectable import ScalarSelect
 
 from ticketflow.definitions.loader import load_sources, read_sources, scan_references
 from ticketflow.definitions.model import ProcessDefinition, UserTaskInfo
@@ -123,12 +122,6 @@ _OPEN_TASKS = (
     .order_by(TaskRow.id)
     .execution_options(populate_existing=True)
 )
-
-
-def _ticket_id_of(number: str) -> ScalarSelect[int]:
-    """The id of the ticket numbered ``number``, as a subquery (a unique index lookup)."""
-    return select(TicketRow.id).where(TicketRow.number == number).scalar_subquery()
-
 
 _NO_PARALLEL = text("SET LOCAL max_parallel_workers_per_gather = 0")
 _CANCEL_TASK_SLA = (
@@ -1062,15 +1055,13 @@ class Engine:
             )
 
     def _sla_task(self, s: Session, ticket: TicketRow, row: TaskRow, now: datetime) -> None:
-        """The task's due time (unless the BPMN or a callback plan set one) and its
-        reminder and breach jobs."""
+        """The task's reminder and breach jobs, by its due time (the BPMN's, a callback
+        plan's or the policy's step limit, set before the INSERT); none without one."""
         policy = self.sla
         assert policy is not None
-        calendar = policy.calendar(ticket.region)
         if row.due_at is None:
-            row.due_at = self._sla_step_due(ticket, row.element_id, now)
-            if row.due_at is None:
-                return
+            return  # no step limit (``_sync_tasks`` asked the policy before the INSERT)
+        calendar = policy.calendar(ticket.region)
         window = calendar.business_time_between(now, row.due_at)
         marks: list[tuple[float | None, datetime]] = [
             (level, calendar.add(now, window * level)) for level in policy.reminders
@@ -1301,7 +1292,7 @@ class Engine:
             if staff is not None:
                 q = q.where(ScoreRow.staff == staff)
             if ticket is not None:
-                q = q.where(ScoreRow.ticket_id == _ticket_id_of(ticket))
+                q = q.where(ScoreRow.ticket_id == TicketRow.id_of(ticket))
             if kind is not None:
                 q = q.where(ScoreRow.kind == kind)
             if since is not None:
@@ -1397,7 +1388,7 @@ class Engine:
                 q = q.where(TaskRow.region == region)
             if ticket is not None:
                 # Through the ticket's id: (ticket_id, state) is indexed, the number is not.
-                q = q.where(TaskRow.ticket_id == _ticket_id_of(ticket))
+                q = q.where(TaskRow.ticket_id == TicketRow.id_of(ticket))
             if due_before is not None:
                 q = q.where(TaskRow.due_at < due_before)
             if min_priority is not None:

@@ -324,8 +324,7 @@ class Outbox:
         if state is not None:
             q = q.where(OutboxRow.state == state)
         if ticket is not None:
-            of_ticket = select(TicketRow.id).where(TicketRow.number == ticket).scalar_subquery()
-            q = q.where(OutboxRow.ticket_id == of_ticket)  # ix_tf_outbox_ticket
+            q = q.where(OutboxRow.ticket_id == TicketRow.id_of(ticket))  # ix_tf_outbox_ticket
         return [OutboxView.from_row(r) for r in s.scalars(q)]
 
     def incidents(

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.selectable import ScalarSelect
 
 from ticketflow.channels.base import unit
 from ticketflow.channels.mail_in import IngestResult
@@ -57,7 +56,7 @@ def notes(engine: Engine, number: str, *, session: Session | None = None) -> lis
     with unit(engine, session, read_only=True) as s:
         rows = s.scalars(
             select(ChannelNoteRow)
-            .where(ChannelNoteRow.ticket_id == _ticket_id(number))
+            .where(ChannelNoteRow.ticket_id == TicketRow.id_of(number))
             .order_by(ChannelNoteRow.id)
         )
         return [
@@ -72,7 +71,9 @@ def attachments(
     """The files that came with replies about the ticket, oldest first."""
     engine.ticket(number, session=session)
     with unit(engine, session, read_only=True) as s:
-        q = select(ChannelAttachmentRow).where(ChannelAttachmentRow.ticket_id == _ticket_id(number))
+        q = select(ChannelAttachmentRow).where(
+            ChannelAttachmentRow.ticket_id == TicketRow.id_of(number)
+        )
         return [_attachment(r) for r in s.scalars(q.order_by(ChannelAttachmentRow.id))]
 
 
@@ -103,11 +104,6 @@ def inbound_mail(
         if status is not None:
             q = q.where(InboundMailRow.status == status)
         return [IngestResult.from_row(r) for r in s.scalars(q)]
-
-
-def _ticket_id(number: str) -> ScalarSelect[int]:
-    """The ticket's id as a subquery: notes and attachments are indexed by it."""
-    return select(TicketRow.id).where(TicketRow.number == number).scalar_subquery()
 
 
 def _attachment(r: ChannelAttachmentRow) -> AttachmentView:

@@ -31,9 +31,11 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    select,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.selectable import ScalarSelect
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -129,6 +131,15 @@ class TicketRow(Base):
     lock_version: Mapped[int] = mapped_column(Integer, nullable=False)
 
     __mapper_args__ = {"version_id_col": lock_version}
+
+    @classmethod
+    def id_of(cls, number: str) -> ScalarSelect[int]:
+        """The id of the ticket numbered ``number``, as a subquery (a unique index lookup).
+
+        Rows listed per ticket (tasks, scores, outbox messages, channel notes) are indexed
+        by ticket id; the ticket number they also carry is for display.
+        """
+        return select(cls.id).where(cls.number == number).scalar_subquery()
 
 
 class WorkflowStateRow(Base):
