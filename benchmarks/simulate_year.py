@@ -101,7 +101,7 @@ def measure(
     try:
         outcome = simulate(scenario, url, progress)
     except KeyboardInterrupt:
-        # Stopped (Ctrl-C, or SIGINT when the machine is needed): the rate so far is
+        # Stopped (Ctrl-C, SIGINT or SIGTERM when the machine is needed): the rate so far is
         # still a measurement, recorded as a run that did not finish.
         wall = time.perf_counter() - began
         print(f"interrupted at day {reached[0]:.1f} after {wall / 60:.1f} min", file=log)
