@@ -70,17 +70,18 @@ def measure(
     if url is None:
         url = f"sqlite:///{tempfile.mkdtemp(prefix='tf_simyear_')}/year.db"
     began, cpu, stat = time.perf_counter(), time.process_time(), _cpu_stat()
-    last = [began]
+    last = [began, 0]  # when the last progress line was printed, and the tickets then
     reached = [0.0, 0]  # simulated day, tickets opened: what an interrupted run got to
 
     def progress(done: float, total: float, tickets: int) -> None:
         now = time.perf_counter()
         reached[:] = [done, tickets]
         if now - last[0] >= 30:
-            last[0] = now
+            recent = (tickets - last[1]) / (now - last[0])
+            last[:] = [now, tickets]
             rate = tickets / (now - began)
-            print(f"  day {done:6.1f}/{total:.0f}  {tickets:7d} tickets  {rate:6.1f}/s", file=log,
-                  flush=True)  # fmt: skip
+            print(f"  day {done:6.1f}/{total:.0f}  {tickets:7d} tickets  {rate:6.1f}/s"
+                  f"  (last 30 s: {recent:5.1f}/s)", file=log, flush=True)  # fmt: skip
 
     common = {
         "date": "",
