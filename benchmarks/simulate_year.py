@@ -215,15 +215,27 @@ def section(results: list[dict[str, Any]]) -> str:
         "*stopped at day N* was interrupted before its end; its rate is that of the days it "
         "simulated.\n"
     )
-    longest = max(results, key=lambda r: r["tickets"])
     whole = [r for r in finished if r["days"] >= 365]
-    met = bool(whole) and min(r["wall_seconds"] for r in whole) < TARGET_MINUTES * 60
+    fastest = min(whole, key=lambda r: r["wall_seconds"]) if whole else None
+    met = fastest is not None and fastest["wall_seconds"] < TARGET_MINUTES * 60
+    if fastest is not None:
+        measured = (
+            f"The whole year ({fastest['tickets']:,} complaints, run on {fastest['date']}) "
+            f"took {fastest['wall_seconds'] / 60:.0f} minutes at "
+            f"{fastest['tickets_per_second']:.1f} complaints/s, "
+            f"{fastest['wall_seconds'] / (TARGET_MINUTES * 60):.1f} times the target."
+        )
+    else:
+        longest = max(results, key=lambda r: r["tickets"])
+        measured = (
+            f"The longest run recorded ({longest['tickets']:,} complaints) went at "
+            f"{longest['tickets_per_second']:.1f} complaints/s: a year in "
+            f"{longest['year_estimate_minutes']:.0f} minutes."
+        )
     lines.append(
         f"**Target: the whole year in under {TARGET_MINUTES} minutes "
         f"({YEAR / (TARGET_MINUTES * 60):.0f} complaints/s): "
-        f"{'met' if met else 'not met'}.** The longest run recorded "
-        f"({longest['tickets']:,} complaints) went at {longest['tickets_per_second']:.1f} "
-        f"complaints/s: a year in {longest['year_estimate_minutes']:.0f} minutes.\n"
+        f"{'met' if met else 'not met'}.** {measured}\n"
     )
     lines.append(FLOOR)
     return "\n".join(lines) + "\n"

@@ -299,6 +299,27 @@ def test_waiting_emerges_from_staffing(db_url: str, tmp_path: Path) -> None:
     assert 0.25 < k["utilisation"]["seat"]["utilisation"] < 1.05
 
 
+def test_resumed_work_keeps_its_place_in_the_queue(db_url: str) -> None:
+    # One billing handler for 80 complaints a day of 25 minutes' work each: a backlog
+    # builds all day. Every handled ticket is suspended for an hour after the first work;
+    # on resume its task goes back to the same handler at its original place (the oldest
+    # work), not behind the backlog that grew meanwhile.
+    overloaded = (
+        TINY.replace("annual_volume = 3650", "annual_volume = 29200")
+        .replace("count = 8\ndays = [\"mon-sun\"]\nhours = [\"00:00-24:00\"]\n\n[tasks",
+                 "count = 1\ndays = [\"mon-sun\"]\nhours = [\"00:00-24:00\"]\n\n[tasks")
+        .replace("handling = 20\n", "handling = 20\nsuspend = { probability = 1.0, "
+                 "duration = 60, finish = 5 }\n")
+    )  # fmt: skip
+    scenario = parse_scenario(overloaded, "overloaded.toml").with_run(days=1, drain_days=3)
+    k = simulate(scenario, db_url).kpis
+    handle = k["tasks"]["handle"]
+    assert handle["completed"] == k["volume"]["tickets"] > 60
+    assert handle["wait_minutes_mean"] > 120  # the backlog is real
+    # Claimed -> completed: 20 min, the hour suspended, at most one task in hand, 5 min.
+    assert handle["work_minutes_mean"] <= 20 + 60 + 20 + 5
+
+
 # ------------------------------------------------------------------ reproducibility, reports
 
 

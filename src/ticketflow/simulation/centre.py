@@ -572,10 +572,12 @@ class Centre:
             item,
             lambda: self.engine.resume(item.ticket.number, self.supervisor, session=self.session),
         )
+        # Back to the same person at its old place (``ready`` stays when it was first
+        # posted): resumed work is the oldest they have, so a backlog that grew meanwhile
+        # cannot starve it (which would leave every started task unfinished).
         item.assignee = worker.id
         item.finishing = True
         item.taken = False
-        item.ready = self.env.now
         self.board.post(item)
 
     def _form(self, item: WorkItem) -> dict[str, Any]:
