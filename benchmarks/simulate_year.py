@@ -199,6 +199,10 @@ def section(results: list[dict[str, Any]]) -> str:
             f"{_transactions(r)} | {_share(r)} | "
             f"{_pct(r.get('steal_percent'))} | {r['load_average'] or 0:.1f} |"
         )
+    notes = [f"{r['date']}: {r['note']}" for r in results if r.get("note")]
+    if notes:
+        lines.append("")
+        lines.extend(f"* {n}" for n in notes)
     finished = [r for r in results if r.get("complete", True)]
     if finished:
         last = finished[-1]
