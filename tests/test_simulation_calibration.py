@@ -1,7 +1,7 @@
 """The calibrated province reproduces seed 004's figures within 10 %.
 
-A fifth of the province (``scale = 0.2``: volume and head counts) for ten days of
-arrivals, the first two as warm-up, every complaint a real ticket on the test database;
+A fifth of the province (``scale = 0.2``: volume and head counts) for fourteen days of
+arrivals (two whole weeks of weekday and weekend staffing), the first two as warm-up, every complaint a real ticket on the test database;
 the figures are read back from the store.
 """
 
@@ -26,7 +26,7 @@ TARGETS = {
 
 
 def test_province_2011_reproduces_seed_004(db_url: str) -> None:
-    scenario = load_scenario(SCENARIO).with_run(days=10, warmup_days=2, scale=0.2)
+    scenario = load_scenario(SCENARIO).with_run(days=14, warmup_days=2, scale=0.2)
     kpis = simulate(scenario, db_url).kpis
     assert kpis["open_at_end"] == 0
     report = {name: (lookup(kpis, name), target) for name, target in TARGETS.items()}
