@@ -230,11 +230,13 @@ def section(results: list[dict[str, Any]]) -> str:
             f"{fastest['wall_seconds'] / (TARGET_MINUTES * 60):.1f} times the target."
         )
     else:
-        longest = max(results, key=lambda r: r["tickets"])
+        longest = max(finished or results, key=lambda r: r["tickets"])
+        kind = "finished run" if finished else "run recorded"
         measured = (
-            f"The longest run recorded ({longest['tickets']:,} complaints) went at "
-            f"{longest['tickets_per_second']:.1f} complaints/s: a year in "
-            f"{longest['year_estimate_minutes']:.0f} minutes."
+            f"The longest {kind} ({longest['tickets']:,} complaints, {longest['days']} days "
+            f"of arrivals) went at {longest['tickets_per_second']:.1f} complaints/s: a year "
+            f"at that rate takes {longest['year_estimate_minutes']:.0f} minutes, "
+            f"{longest['year_estimate_minutes'] / TARGET_MINUTES:.0f} times the target."
         )
     lines.append(
         f"**Target: the whole year in under {TARGET_MINUTES} minutes "
