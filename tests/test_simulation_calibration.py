@@ -1,8 +1,9 @@
 """The calibrated province reproduces seed 004's figures within 10 %.
 
 A fifth of the province (``scale = 0.2``: volume and head counts) for fourteen days of
-arrivals (two whole weeks of weekday and weekend staffing), the first two as warm-up, every complaint a real ticket on the test database;
-the figures are read back from the store.
+arrivals (two whole weeks of weekday and weekend staffing), the first two as warm-up,
+every complaint a real ticket on the test database; the figures are read back from the
+store.
 """
 
 from __future__ import annotations
