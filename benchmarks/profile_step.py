@@ -28,7 +28,8 @@ LAYERS = (
 )
 
 
-def _layer(filename: str, function: str) -> str:
+def layer(filename: str, function: str) -> str:
+    """The layer a profiled function belongs to (a key of ``LAYERS``, or "other")."""
     if "sqlite3" in function or "sqlite3" in filename:
         return "sqlite3"
     for key, _ in LAYERS:
@@ -47,12 +48,17 @@ def measure(url: str, tickets: int = 40) -> dict[str, float]:
     run_tickets(engine, tickets, 0)
     profiler.disable()
     engine.close()
-    stats = pstats.Stats(profiler)
+    own = own_time(profiler)
+    whole = sum(own.values())
+    return {k: v / whole for k, v in own.items()}
+
+
+def own_time(profiler: cProfile.Profile) -> dict[str, float]:
+    """Seconds of own time (``tottime``) per layer."""
     totals: dict[str, float] = defaultdict(float)
-    for (filename, _line, function), row in stats.stats.items():  # type: ignore[attr-defined]
-        totals[_layer(filename, function)] += row[2]
-    whole = sum(totals.values())
-    return {k: v / whole for k, v in totals.items()}
+    for (filename, _line, function), row in pstats.Stats(profiler).stats.items():  # type: ignore[attr-defined]
+        totals[layer(filename, function)] += row[2]
+    return dict(totals)
 
 
 def table(columns: dict[str, dict[str, float]]) -> str:
