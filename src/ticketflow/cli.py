@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from ticketflow.console import fail, plain
 from ticketflow.errors import TicketflowError
 
 app = typer.Typer(help="ticketflow: BPMN work orders for customer service.", no_args_is_help=True)
@@ -23,9 +24,8 @@ UrlOption = Annotated[
 DEFAULT_URL = "sqlite:///ticketflow.db"
 
 
-def _fail(exc: Exception) -> None:
-    console.print(f"[red]error:[/] {exc}")
-    raise typer.Exit(1)
+def _fail(exc: Exception) -> NoReturn:
+    fail(console, exc)
 
 
 @app.command()
@@ -71,7 +71,7 @@ def validate(
     errors = [p for p in problems if p.severity == "error"]
     for problem in problems:
         colour = "red" if problem.severity == "error" else "yellow"
-        console.print(f"[{colour}]{problem}[/]", soft_wrap=True, highlight=False)
+        console.print(f"[{colour}]{plain(problem)}[/]", soft_wrap=True, highlight=False)
     files = sorted({p.file for p in problems})
     if errors or (strict and problems):
         console.print(
@@ -160,7 +160,7 @@ def migrate(
         return
     console.print(f"migrated {len(report.migrated)} tickets: {', '.join(report.migrated)}")
     for number, reasons in report.refused.items():
-        console.print(f"[yellow]refused[/] {number}: {'; '.join(reasons)}")
+        console.print(f"[yellow]refused[/] {number}: {plain('; '.join(reasons))}")
     if report.refused:
         raise typer.Exit(1)
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
+from ticketflow.console import fail
 from ticketflow.errors import TicketflowError
 
 app = typer.Typer(
@@ -27,9 +28,8 @@ FormatOption = Annotated[
 DEFAULT_URL = "sqlite:///ticketflow.db"
 
 
-def _fail(exc: Exception) -> None:
-    console.print(f"[red]error:[/] {exc}", soft_wrap=True, highlight=False)
-    raise typer.Exit(1)
+def _fail(exc: Exception) -> NoReturn:
+    fail(console, exc)
 
 
 @app.command("import")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 from urllib.parse import unquote, urlsplit
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from ticketflow.console import fail, plain
 from ticketflow.errors import TicketflowError
 
 if TYPE_CHECKING:
@@ -34,9 +35,8 @@ def register(app: typer.Typer) -> None:
     app.add_typer(sms_app, name="sms")
 
 
-def _fail(message: object) -> None:
-    console.print(f"[red]error:[/] {message}", highlight=False)
-    raise typer.Exit(1)
+def _fail(message: object) -> NoReturn:
+    fail(console, message)
 
 
 @mail_app.command("poll")
@@ -152,7 +152,7 @@ def sms_receive(
         highlight=False,
     )
     if result.reply:
-        console.print(f"answer queued: {result.reply}", highlight=False)
+        console.print(f"answer queued: {plain(result.reply)}", highlight=False)
 
 
 @sms_app.command("drafts")

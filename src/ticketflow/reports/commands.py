@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from ticketflow.console import fail
 from ticketflow.errors import InvalidDataError, TicketflowError
 from ticketflow.reports.output import ReportRow
 
@@ -98,9 +99,8 @@ def _output(
         console.print(f"chart written to {chart_path}", highlight=False, soft_wrap=True)
 
 
-def _fail(exc: Exception) -> None:
-    console.print(f"[red]error:[/] {exc}", soft_wrap=True, highlight=False)
-    raise typer.Exit(1)
+def _fail(exc: Exception) -> NoReturn:
+    fail(console, exc)
 
 
 @app.command()

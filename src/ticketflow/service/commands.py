@@ -4,12 +4,13 @@ faults ...``, ``ticketflow kb ...`` (registered by :func:`register`)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from ticketflow.console import fail, plain
 from ticketflow.errors import InvalidDataError, TicketflowError
 from ticketflow.users import User
 
@@ -25,9 +26,8 @@ faults_app = typer.Typer(help="Mass faults and planned outages.", no_args_is_hel
 kb_app = typer.Typer(help="Knowledge base (FAQ) entries.", no_args_is_help=True)
 
 
-def _fail(exc: Exception) -> None:
-    console.print(f"[red]error:[/] {exc}")
-    raise typer.Exit(1)
+def _fail(exc: Exception) -> NoReturn:
+    fail(console, exc)
 
 
 def _when(value: str | None, option: str) -> datetime | None:
@@ -191,7 +191,7 @@ def faults_resolve(
         f"{len(done.notified)} customers notified, {len(done.unreachable)} without an address"
     )
     for number, reason in done.left_open.items():
-        console.print(f"  {number}: {reason}", highlight=False)
+        console.print(f"  {number}: {plain(reason)}", highlight=False)
 
 
 @faults_app.command("spikes")
@@ -257,7 +257,7 @@ def kb_from_ticket(
     except TicketflowError as exc:
         _fail(exc)
         return
-    console.print(f"entry {made.id} added from {number}: {made.question}", highlight=False)
+    console.print(f"entry {made.id} added from {number}: {plain(made.question)}", highlight=False)
 
 
 @kb_app.command("search")

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
+from ticketflow.console import fail
+
 if TYPE_CHECKING:
     from ticketflow.simulation.runner import Outcome
     from ticketflow.simulation.scenario import Scenario
@@ -80,8 +82,7 @@ def simulate(
             write_comparison(outcomes[0].kpis, outcomes[1].kpis, report)
             console.print(f"[green]comparison:[/] {report / 'compare.md'}")
     except (TicketflowError, OSError) as exc:
-        console.print(f"[red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(1) from None
+        fail(console, exc)
 
 
 def _require_extras() -> None:
