@@ -398,3 +398,141 @@ def test_database_must_be_empty(db_url: str) -> None:
     simulate(tiny(days=1), db_url)
     with pytest.raises(SimulationError, match="already holds"):
         simulate(tiny(days=1), db_url)
+
+
+# ------------------------------------------------------------------ repairs and on-site service
+
+REPAIR = EXAMPLES / "repair_city.toml"
+
+
+def repair(success: float, **run: Any) -> Any:
+    """The example repair service with another on-site success probability."""
+    text = REPAIR.read_text(encoding="utf-8").replace(
+        "success = { probability = 0.85 }", f"success = {{ probability = {success} }}"
+    )
+    assert f"probability = {success} }}" in text
+    return parse_scenario(text, REPAIR).with_run(**run)
+
+
+def _journeys(db_url: str) -> dict[int, list[Any]]:
+    """Each repair ticket's tasks in the order the engine created them."""
+    from sqlalchemy import create_engine, select
+    from sqlalchemy.orm import Session
+
+    from ticketflow.store.models import TaskRow
+
+    bind = create_engine(db_url)
+    try:
+        with Session(bind) as s:
+            rows = s.scalars(select(TaskRow).order_by(TaskRow.ticket_id, TaskRow.id)).all()
+            journeys: dict[int, list[Any]] = {}
+            for row in rows:
+                journeys.setdefault(row.ticket_id, []).append(
+                    (row.element_id, row.assignee, row.completed_by, row.form_data or {})
+                )
+            return journeys
+    finally:
+        bind.dispose()
+
+
+def test_onsite_success_probability_drives_visits_and_failures(db_url: str) -> None:
+    outcome = simulate(repair(0.5, days=5, warmup_days=1, scale=0.4), db_url)
+    k = outcome.kpis
+    visits = k["tasks"]["onsite_work"]["completed"]
+    failures = k["tasks"]["judge_failure"]["completed"]
+    onsite_tickets = k["volume"]["tickets"] - round(
+        k["first_contact_resolution"] * k["volume"]["tickets"]
+    )
+    assert visits >= 60 and onsite_tickets >= 30
+    # Half the visits fail; each on-site ticket needs two visits on average (geometric).
+    assert 0.38 <= failures / visits <= 0.62
+    assert 1.6 <= visits / onsite_tickets <= 2.6
+    assert k["closed"] == k["volume"]["tickets"]
+    journeys = _journeys(db_url)
+    engineers = {f"engineer-{i:02d}" for i in range(1, 17)}
+    revisits = 0
+    for tasks in journeys.values():
+        named = None
+        for element, assignee, completed_by, form in tasks:
+            if element in ("dispatch_region", "second_dispatch") and form.get("engineer"):
+                named = form["engineer"]
+            if element == "onsite_work":
+                # The engineer the dispatcher (or regional supervisor) named goes on site.
+                assert assignee == completed_by == named and named in engineers
+            if element == "judge_failure" and form["cause"] == "engineer_fault":
+                revisits += 1  # the same engineer goes again: checked by the next visit
+    assert revisits >= 3
+    # Callbacks of measured tickets only, judged by the BPMN's `not problem`.
+    callbacks = [
+        form
+        for ticket_id, tasks in journeys.items()
+        for element, _, _, form in tasks
+        if element == "phone_callback" and form
+    ]
+    satisfaction = k["satisfaction"]
+    assert satisfaction["callbacks"] == k["tasks"]["phone_callback"]["completed"]
+    assert satisfaction["callbacks"] < len(callbacks)  # warm-up tickets are not measured
+    assert satisfaction["satisfied_share"] is not None
+    assert all(isinstance(f["problem"], bool) for f in callbacks)
+    assert all(f["problem"] == (f["satisfaction"] < 50) for f in callbacks)
+
+
+def test_every_visit_succeeding_takes_one_visit_per_onsite_ticket(db_url: str) -> None:
+    k = simulate(repair(1.0, days=3, warmup_days=0, scale=0.4), db_url).kpis
+    onsite = k["tasks"]["dispatch_region"]["completed"]
+    assert onsite >= 15
+    assert "judge_failure" not in k["tasks"]
+    # One visit per dispatch; only an unsatisfied callback sends the order out again.
+    assert k["tasks"]["onsite_work"]["completed"] == onsite
+    assert k["tasks"]["phone_callback"]["completed"] == onsite
+
+
+def test_callback_flag_follows_the_bpmn_expression() -> None:
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from ticketflow.simulation.behaviour import callback_result
+    from ticketflow.simulation.scenario import Callback
+
+    def judged(expression: str, score: float) -> dict[str, Any]:
+        settings = Callback.model_validate(
+            {"score": score, "satisfied_threshold": 50.0, "score_field": "satisfaction"}
+        )
+        info = SimpleNamespace(properties={"ticketflow.callback": expression})
+        return callback_result(settings, 0.0, info, np.random.default_rng(0))  # type: ignore[arg-type]
+
+    assert judged("not problem", 30) == {"satisfaction": 30, "problem": True}
+    assert judged("${not problem}", 80) == {"satisfaction": 80, "problem": False}
+    assert judged("", 80) == {"satisfaction": 80, "satisfied": True}
+    assert judged("happy", 20) == {"satisfaction": 20, "happy": False}
+    assert judged("satisfaction >= 50", 20) == {"satisfaction": 20}
+
+
+def test_staff_form_values_name_a_known_role(db_url: str) -> None:
+    text = REPAIR.read_text(encoding="utf-8").replace(
+        'form = { engineer = { staff = "engineer" } }',
+        'form = { engineer = { staff = "engineers" } }',
+    )
+    with pytest.raises(ScenarioError) as info:
+        Centre(parse_scenario(text, REPAIR), db_url)
+    assert (
+        "tasks.second_dispatch.form.engineer: no staff role 'engineers' "
+        "(roles: agent, engineer, supervisor)" in info.value.problems
+    )
+    with pytest.raises(ScenarioError, match="staff cannot be combined"):
+        parse_scenario(
+            text.replace('{ staff = "engineers" }', '{ staff = "engineer", probability = 0.5 }'),
+            REPAIR,
+        )
+
+
+def test_cli_error_keeps_the_scenario_key(tmp_path: Path) -> None:
+    """Rich reads "[tasks.record]" as a style tag; the error must show it as written."""
+    scenario = tmp_path / "form.toml"
+    scenario.write_text(TINY.replace('urgency = "normal"', 'urgency = "{channel}"'), "utf-8")
+    done = CliRunner().invoke(
+        app, ["simulate", str(scenario), "--days", "1", "--report", str(tmp_path / "r")]
+    )
+    assert done.exit_code == 1
+    assert "(check [tasks.record] of the scenario)" in done.output

@@ -15,6 +15,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from ticketflow.definitions.model import UserTaskInfo
+from ticketflow.runtime.expressions import strip_el
 from ticketflow.simulation.scenario import (
     Callback,
     Category,
@@ -99,6 +100,9 @@ class FormFiller:
         self.scenario = scenario
         self.tasks = tasks
         self.departments = scenario.departments()
+        self.members: dict[str, list[str]] = {}
+        for role, _, staff_id in scenario.staff_members():
+            self.members.setdefault(role, []).append(staff_id)
         self._check()
 
     def _check(self) -> None:
@@ -128,6 +132,11 @@ class FormFiller:
                         f"(its fields: {', '.join(fields) or 'none'})"
                     )
                     continue
+                if isinstance(value, FieldSpec) and value.staff and value.staff not in self.members:
+                    problems.append(
+                        f"{where}: no staff role '{value.staff}' "
+                        f"(roles: {', '.join(sorted(self.members))})"
+                    )
                 if isinstance(value, FieldSpec) and value.choice and form_field.choices:
                     allowed = {c for c, _ in form_field.choices}
                     wrong = sorted(set(value.choice) - allowed)
@@ -207,8 +216,10 @@ class FormFiller:
             "other_department": others[int(rng.integers(len(others)))] if others else "",
         }
 
-    @staticmethod
-    def _draw(spec: FieldSpec, rng: Generator) -> Any:
+    def _draw(self, spec: FieldSpec, rng: Generator) -> Any:
+        if spec.staff is not None:
+            members = self.members[spec.staff]
+            return members[int(rng.integers(len(members)))]
         if spec.choice is not None:
             return pick(spec.choice, rng)
         hit = spec.probability is None or bool(rng.random() < spec.probability)
@@ -225,12 +236,21 @@ class FormFiller:
 def callback_result(
     settings: Callback, hours_open: float, info: UserTaskInfo, rng: Generator
 ) -> dict[str, Any]:
-    """Score and satisfied flag of a callback (回访) after ``hours_open`` hours."""
+    """Score and satisfied flag of a callback (回访) after ``hours_open`` hours.
+
+    The flag is the field the task's ``ticketflow.callback`` expression reads: ``satisfied``
+    (the default) is true when the score reaches the threshold; ``not problem`` sets
+    ``problem`` true when it does not. Other expressions read the score itself.
+    """
     score = sample(settings.score, rng) - settings.penalty_per_hour * hours_open
     score = min(max(score, 0.0), 100.0)
     out: dict[str, Any] = {settings.score_field: round(score)}
-    flag = info.properties.get("ticketflow.callback", "").strip().removeprefix("${")
-    flag = flag.removesuffix("}").strip() or "satisfied"
-    if flag.isidentifier():
-        out[flag] = score >= settings.satisfied_threshold
+    satisfied = score >= settings.satisfied_threshold
+    # Read as the engine reads it (Engine._satisfaction).
+    flag = strip_el(info.properties.get("ticketflow.callback") or "satisfied")
+    negated = flag.split(None, 1)
+    if len(negated) == 2 and negated[0] == "not" and negated[1].isidentifier():
+        out[negated[1]] = not satisfied
+    elif flag.isidentifier():
+        out[flag] = satisfied
     return out

@@ -287,30 +287,25 @@ class Centre:
         self._check_routing()
         self.workers: dict[str, Worker] = {}
         horizon = (run.days + run.drain_days) * DAY
-        for role_name, role in scenario.staff.items():
-            for n, shift in enumerate(role.shifts):
-                count = max(1, round(shift.count * run.scale))
-                intervals = shift_intervals(
-                    shift,
+        intervals: dict[tuple[str, int], list[tuple[float, float]]] = {}
+        for role_name, n, wid in scenario.staff_members():
+            role = scenario.staff[role_name]
+            if (role_name, n) not in intervals:
+                intervals[role_name, n] = shift_intervals(
+                    role.shifts[n],
                     self.start,
                     horizon,
                     run.timezone,
                     run.holidays == "china" and not role.works_holidays,
                 )
-                for k in range(count):
-                    wid = (
-                        f"{role_name}-{n + 1}-{k + 1:02d}"
-                        if len(role.shifts) > 1
-                        else (f"{role_name}-{k + 1:02d}")
-                    )
-                    self.workers[wid] = Worker(
-                        id=wid,
-                        role=role_name,
-                        user=User.of(wid, groups=role.groups, roles=role.roles),
-                        groups=tuple(role.groups),
-                        intervals=intervals,
-                        seat=role.seat,
-                    )
+            self.workers[wid] = Worker(
+                id=wid,
+                role=role_name,
+                user=User.of(wid, groups=role.groups, roles=role.roles),
+                groups=tuple(role.groups),
+                intervals=intervals[role_name, n],
+                seat=role.seat,
+            )
 
     def _check_routing(self) -> None:
         """Every group a task can be offered to is served by some staff role."""

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from ticketflow.engine import Engine
 from ticketflow.reports import sla_compliance
+from ticketflow.runtime.expressions import ExpressionError, evaluate, strip_el
 from ticketflow.simulation.centre import RunResult
 from ticketflow.store.models import EventRow, TaskRow, TicketRow
 
@@ -131,18 +132,16 @@ def compute(engine: Engine, result: RunResult) -> dict[str, Any]:
                 ).where(TaskRow.process_id == process)
             )
         )
-        callbacks = [
-            form
-            for (form,) in s.execute(
-                select(TaskRow.form_data).where(
+        judges = _callback_elements(engine, process)
+        callbacks = list(
+            s.execute(
+                select(TaskRow.ticket_id, TaskRow.element_id, TaskRow.form_data).where(
                     TaskRow.process_id == process,
-                    TaskRow.element_id.in_(_callback_elements(engine, process)),
+                    TaskRow.element_id.in_(judges),
                     TaskRow.state == "completed",
-                    TaskRow.completed_at >= lo,
-                    TaskRow.completed_at < end,
                 )
             )
-        ]
+        )
         reopened_tickets = list(
             s.scalars(select(EventRow.ticket_id).where(EventRow.kind == "ticket_reopened"))
         )
@@ -187,7 +186,12 @@ def compute(engine: Engine, result: RunResult) -> dict[str, Any]:
         "sla": _sla(engine, measured, lo, end, process),
         "tasks": _task_times(tasks, measured_ids),
         "seed_figures": _seed_figures(tasks, measured_ids, scenario.kpi),
-        "satisfaction": _satisfaction(callbacks, scenario.callback.score_field, reopen_count),
+        "satisfaction": _satisfaction(
+            [(e, f) for t, e, f in callbacks if t in measured_ids],
+            judges,
+            scenario.callback.score_field,
+            reopen_count,
+        ),
         "utilisation": _utilisation(result),
         "seats": _seats(tasks, result, lo, hi, zone),
         "points": _points(engine, result, lo),
@@ -199,11 +203,14 @@ def compute(engine: Engine, result: RunResult) -> dict[str, Any]:
     return rounded
 
 
-def _callback_elements(engine: Engine, process: str) -> list[str]:
+def _callback_elements(engine: Engine, process: str) -> dict[str, str]:
+    """The callback tasks (``ticketflow.callback``) and the expression judging each."""
     definition = engine.definition(process)
-    return [
-        e for e, info in definition.user_tasks.items() if "ticketflow.callback" in info.properties
-    ]
+    return {
+        e: strip_el(info.properties["ticketflow.callback"] or "satisfied")
+        for e, info in definition.user_tasks.items()
+        if "ticketflow.callback" in info.properties
+    }
 
 
 def _sla(
@@ -283,15 +290,24 @@ def _seed_figures(tasks: Iterable[Any], measured: set[int], kpi: Any) -> dict[st
     }
 
 
-def _satisfaction(forms: list[Any], field: str, reopened: int) -> dict[str, Any]:
+def _satisfaction(
+    forms: list[tuple[str, Any]], judges: Mapping[str, str], field: str, reopened: int
+) -> dict[str, Any]:
+    """Callbacks of the measured tickets: their scores, and each judged as the engine
+    judged it, by the task's ``ticketflow.callback`` expression (read on its form)."""
     scores = [
         float(f[field])
-        for f in forms
+        for _, f in forms
         if isinstance(f, dict) and isinstance(f.get(field), (int, float))
     ]
-    satisfied = [
-        bool(f.get("satisfied")) for f in forms if isinstance(f, dict) and "satisfied" in f
-    ]
+    satisfied = []
+    for element, form in forms:
+        if not isinstance(form, dict):
+            continue
+        try:
+            satisfied.append(bool(evaluate(judges[element], form)))
+        except ExpressionError:
+            continue  # the expression reads ticket data beyond the callback's form
     return {
         "callbacks": len(forms),
         "mean_score": statistics.fmean(scores) if scores else None,

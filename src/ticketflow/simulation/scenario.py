@@ -246,22 +246,28 @@ class Category(BaseModel):
 class FieldSpec(_Model):
     """How a form field is filled in: ``probability`` alone gives a boolean, ``choice``
     one of its keys by weight, ``value`` a number drawn from a distribution (with
-    ``probability``: that number with that probability, else 0); ``round`` digits."""
+    ``probability``: that number with that probability, else 0); ``round`` digits;
+    ``staff`` the id of one member of that staff role, drawn at random (a dispatcher
+    naming the engineer who goes on site)."""
 
     probability: Probability | None = None
     choice: dict[str, Weight] | None = None
     value: Distribution | None = None
     round: Annotated[int, Field(ge=0, le=6)] | None = None
+    staff: Annotated[str, Field(min_length=1)] | None = None
 
     @model_validator(mode="after")
     def _combination(self) -> FieldSpec:
-        if self.choice is not None:
+        if self.staff is not None:
+            if self.probability is not None or self.value is not None or self.choice:
+                raise ValueError("staff cannot be combined with probability, choice or value")
+        elif self.choice is not None:
             if self.probability is not None or self.value is not None:
                 raise ValueError("choice cannot be combined with probability or value")
             if not self.choice or sum(self.choice.values()) <= 0:
                 raise ValueError("choice needs at least one option with a positive weight")
         elif self.probability is None and self.value is None:
-            raise ValueError("give probability, choice or value")
+            raise ValueError("give probability, choice, value or staff")
         if self.round is not None and self.value is None:
             raise ValueError("round applies to a value drawn from a distribution")
         return self
@@ -509,6 +515,20 @@ class Scenario(_Model):
             c.fields["department"] for c in self.categories.values() if "department" in c.fields
         ]
         return list(dict.fromkeys(found))
+
+    def staff_members(self) -> list[tuple[str, int, str]]:
+        """(role, shift index, staff id) of every simulated person at the run's scale.
+
+        Ids are ``<role>-NN``, or ``<role>-<shift>-NN`` for a role with several shifts;
+        they are the users who claim, complete and earn points in the store.
+        """
+        members = []
+        for name, role in self.staff.items():
+            for n, shift in enumerate(role.shifts):
+                for k in range(max(1, round(shift.count * self.scenario.scale))):
+                    tag = f"{n + 1}-{k + 1:02d}" if len(role.shifts) > 1 else f"{k + 1:02d}"
+                    members.append((name, n, f"{name}-{tag}"))
+        return members
 
     def expected_daily_arrivals(self) -> float:
         """Mean arrivals per day at this scenario's scale."""
