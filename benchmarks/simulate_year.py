@@ -131,6 +131,7 @@ def measure(
         "fcr": k["first_contact_resolution"],
         "mean_handling_hours": k["handling_hours"]["mean"],
         "tickets_per_seat_day": k["seats"]["tickets_per_seat_day"],
+        "open_at_end": k["open_at_end"],
         "calibration": [
             {key: row[key] for key in ("kpi", "label", "target", "simulated", "deviation")}
             for row in k["calibration"]
@@ -316,10 +317,14 @@ def section(results: list[dict[str, Any]], floors: list[dict[str, Any]] | None =
         lines.append("")
         lines.extend(f"* {n}" for n in notes)
     finished = [r for r in results if r.get("complete", True)]
-    if finished:
-        last = finished[-1]
+    # A run that ended at its drain limit with tickets still open measured speed, but its
+    # figures are those of a centre that did not keep up: they are not a calibration.
+    settled = [r for r in finished if not r.get("open_at_end")]
+    if settled:
+        last = settled[-1]
         lines.append(
-            f"\nThe last finished run's figures (read back from the store): first-contact "
+            f"\nThe last finished run with every ticket closed ({last['date']}; figures read "
+            "back from the store): first-contact "
             f"resolution {last['fcr']:.1%}, mean handling time "
             f"{last['mean_handling_hours']:.1f} h, {last['tickets_per_seat_day']:.1f} tickets "
             "per seat per day (seed 004: 47 %, 21.7 h, 40)."
