@@ -96,7 +96,6 @@ def describe(
         text = describe_paths(paths)
     except TicketflowError as exc:
         _fail(exc)
-        return
     if update is None:
         print(text)
         return
@@ -157,7 +156,6 @@ def migrate(
             )
     except TicketflowError as exc:
         _fail(exc)
-        return
     console.print(f"migrated {len(report.migrated)} tickets: {', '.join(report.migrated)}")
     for number, reasons in report.refused.items():
         console.print(f"[yellow]refused[/] {number}: {plain('; '.join(reasons))}")
@@ -301,7 +299,6 @@ def sla(
             rows = sla_compliance(engine, by)
     except TicketflowError as exc:
         _fail(exc)
-        return
     table = Table(
         by,
         "completed",

@@ -54,7 +54,6 @@ def import_(
             )
     except TicketflowError as exc:
         _fail(exc)
-        return
     console.print(str(report), highlight=False, soft_wrap=True)
 
 
@@ -73,7 +72,6 @@ def export(
             tree = Catalog(engine).export_file(file, fmt=fmt)
     except (TicketflowError, OSError) as exc:
         _fail(exc)
-        return
     console.print(f"{len(tree)} categories written to {file}", highlight=False, soft_wrap=True)
 
 

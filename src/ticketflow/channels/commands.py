@@ -93,7 +93,6 @@ def mail_poll(
             delivered = engine.deliver_outbox().delivered if smtp else 0
     except (TicketflowError, ValueError, OSError) as exc:
         _fail(exc)
-        return
     table = Table("message", "status", "ticket", "task", "reason")
     for r in report.results:
         table.add_row(
@@ -145,7 +144,6 @@ def sms_receive(
             result = receive_sms(engine, sender, text)
     except TicketflowError as exc:
         _fail(exc)
-        return
     console.print(
         f"{result.outcome}: ticket {result.ticket_number or '-'}, draft {result.draft_id or '-'}"
         f"{', ' + result.reason if result.reason else ''}",
@@ -169,7 +167,6 @@ def sms_drafts(
             found = drafts(engine, state=None if all_ else "open")
     except TicketflowError as exc:
         _fail(exc)
-        return
     table = Table("id", "from", "received", "state", "ticket", "text")
     for d in found:
         table.add_row(

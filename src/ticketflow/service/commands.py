@@ -69,7 +69,6 @@ def timeline_command(
             page = timeline(engine, customer, offset=offset, limit=limit, newest_first=newest_first)
     except TicketflowError as exc:
         _fail(exc)
-        return
     table = Table(
         "time",
         "ticket",
@@ -126,7 +125,6 @@ def faults_declare(
             )
     except TicketflowError as exc:
         _fail(exc)
-        return
     console.print(
         f"{fault.kind} #{fault.id} declared for {', '.join(fault.regions)} "
         f"from {_stamp(fault.starts_at)}"
@@ -149,7 +147,6 @@ def faults_list(
             rows = faults(engine, status=None if all_ else "active", region=region)
     except TicketflowError as exc:
         _fail(exc)
-        return
     table = Table("id", "kind", "title", "regions", "categories", "from", "to", "status")
     for f in rows:
         table.add_row(
@@ -184,7 +181,6 @@ def faults_resolve(
             done = resolve_fault(engine, fault_id, _user(user, group), resolution=resolution)
     except TicketflowError as exc:
         _fail(exc)
-        return
     console.print(
         f"fault #{fault_id} resolved: {len(done.closed)} tickets closed, "
         f"{len(done.advanced)} moved on, {len(done.left_open)} left open; "
@@ -235,7 +231,6 @@ def kb_add(
             )
     except TicketflowError as exc:
         _fail(exc)
-        return
     console.print(f"entry {made.id} added")
 
 
@@ -256,7 +251,6 @@ def kb_from_ticket(
             made = entry_from_ticket(engine, number, author, question=question, answer=answer)
     except TicketflowError as exc:
         _fail(exc)
-        return
     console.print(f"entry {made.id} added from {number}: {plain(made.question)}", highlight=False)
 
 
@@ -276,7 +270,6 @@ def kb_search(
             hits = search(engine, text, categories=category, limit=limit)
     except TicketflowError as exc:
         _fail(exc)
-        return
     table = Table("id", "score", "question", "answer", "categories", title=f"{len(hits)} entries")
     for hit in hits:
         e = hit.entry
@@ -304,7 +297,6 @@ def kb_edit(
             )
     except TicketflowError as exc:
         _fail(exc)
-        return
     console.print(f"entry {done.id} now at version {done.version}")
 
 
@@ -323,7 +315,6 @@ def kb_retire(
             retire_entry(engine, entry_id, by)
     except TicketflowError as exc:
         _fail(exc)
-        return
     console.print(f"entry {entry_id} retired")
 
 
