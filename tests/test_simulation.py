@@ -509,6 +509,32 @@ def test_callback_flag_follows_the_bpmn_expression() -> None:
     assert judged("satisfaction >= 50", 20) == {"satisfaction": 20}
 
 
+def test_callback_waiting_penalty_stops_at_its_cap() -> None:
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from ticketflow.simulation.behaviour import callback_result
+    from ticketflow.simulation.scenario import Callback
+
+    info = SimpleNamespace(properties={"ticketflow.callback": "satisfied"})
+
+    def score(hours: float, cap: float | None) -> Any:
+        settings = Callback.model_validate(
+            {"score": 80.0, "penalty_per_hour": 0.5, "penalty_max": cap, "satisfied_threshold": 50}
+        )
+        return callback_result(settings, hours, info, np.random.default_rng(0))  # type: ignore[arg-type]
+
+    assert score(20, 24.0) == {"score": 70, "satisfied": True}
+    assert score(48, 24.0) == {"score": 56, "satisfied": True}
+    # A week's wait costs no more than the cap ...
+    assert score(168, 24.0) == {"score": 56, "satisfied": True}
+    # ... while an uncapped penalty keeps growing.
+    assert score(168, None) == {"score": 0, "satisfied": False}
+    with pytest.raises(ValueError, match="penalty_max"):
+        Callback.model_validate({"penalty_max": -1})
+
+
 def test_staff_form_values_name_a_known_role(db_url: str) -> None:
     text = REPAIR.read_text(encoding="utf-8").replace(
         'form = { engineer = { staff = "engineer" } }',

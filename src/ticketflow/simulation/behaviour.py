@@ -238,11 +238,16 @@ def callback_result(
 ) -> dict[str, Any]:
     """Score and satisfied flag of a callback (回访) after ``hours_open`` hours.
 
+    The waiting penalty is ``penalty_per_hour`` per hour, capped at ``penalty_max``.
+
     The flag is the field the task's ``ticketflow.callback`` expression reads: ``satisfied``
     (the default) is true when the score reaches the threshold; ``not problem`` sets
     ``problem`` true when it does not. Other expressions read the score itself.
     """
-    score = sample(settings.score, rng) - settings.penalty_per_hour * hours_open
+    penalty = settings.penalty_per_hour * hours_open
+    if settings.penalty_max is not None:
+        penalty = min(penalty, settings.penalty_max)
+    score = sample(settings.score, rng) - penalty
     score = min(max(score, 0.0), 100.0)
     out: dict[str, Any] = {settings.score_field: round(score)}
     satisfied = score >= settings.satisfied_threshold

@@ -326,11 +326,13 @@ class Arrivals(_Model):
 
 class Callback(_Model):
     """The satisfaction a callback records: a score (0-100) minus ``penalty_per_hour`` for
-    every hour since the complaint was opened (or last reopened); below
-    ``satisfied_threshold`` the customer is unsatisfied and the ticket reopens."""
+    every hour since the complaint was opened (or last reopened), at most ``penalty_max``
+    points; below ``satisfied_threshold`` the customer is unsatisfied and the ticket
+    reopens."""
 
     score: Distribution = Distribution(dist="normal", mean=70.0, sd=15.0, min=0.0, max=100.0)
     penalty_per_hour: Annotated[float, Field(ge=0.0)] = 0.0
+    penalty_max: Annotated[float, Field(ge=0.0)] | None = None
     satisfied_threshold: float = 60.0
     score_field: str = "score"
 
