@@ -156,6 +156,14 @@ def test_whatif_starts_from_the_calibrated_province(tmp_path: Path) -> None:
         s.count for s in base.staff["seat"].shifts
     ]
     assert whatif.tasks["front_desk"].form["reply"] == base.tasks["front_desk"].form["reply"]
+    # A scenario kept elsewhere extends it: the province's processes folder is still the
+    # one beside the province's file, not one beside the new file.
+    elsewhere = tmp_path / "mine.toml"
+    elsewhere.write_text(
+        f'base = "{(EXAMPLES / "province_2011.toml").as_posix()}"\n[scenario]\nname = "Mine"\n',
+        encoding="utf-8",
+    )
+    assert load_scenario(elsewhere).processes_path() == ROOT / "processes"
     loop = tmp_path / "loop.toml"
     loop.write_text('base = "loop.toml"\n', encoding="utf-8")
     with pytest.raises(ScenarioError, match="base: loop.toml leads back to itself"):

@@ -579,7 +579,20 @@ def _merge_base(data: dict[str, Any], file: Path, chain: tuple[Path, ...]) -> di
     path = (file.parent / base).resolve()
     if path in chain or path == file.resolve():
         raise ScenarioError(file, [f"base: {base} leads back to itself"])
-    return _deep_merge(_read(path, (*chain, file.resolve())), data)
+    inherited = _read(path, (*chain, file.resolve()))
+    _anchor_paths(inherited, path.parent, file.resolve().parent)
+    return _deep_merge(inherited, data)
+
+
+def _anchor_paths(data: dict[str, Any], folder: Path, into: Path) -> None:
+    """Keep a base file's relative ``scenario.processes`` pointing where its author meant
+    (next to the base file) when a scenario in another folder extends it."""
+    table = data.get("scenario")
+    if not isinstance(table, dict) or folder == into:
+        return
+    processes = table.get("processes")
+    if isinstance(processes, str) and not Path(processes).is_absolute():
+        table["processes"] = str((folder / processes).resolve())
 
 
 def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
