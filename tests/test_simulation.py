@@ -543,6 +543,46 @@ def test_callback_waiting_penalty_stops_at_its_cap() -> None:
         Callback.model_validate({"penalty_max": -1})
 
 
+def test_holiday_duty_keeps_a_share_of_a_role_at_work_on_public_holidays(db_url: str) -> None:
+    text = (
+        TINY.replace('holidays = "none"', 'holidays = "china"')
+        .replace("start = 2026-03-02T00:00:00", "start = 2011-10-03T00:00:00")  # National Day
+        .replace('timezone = "UTC"', 'timezone = "Asia/Shanghai"')
+        .replace(
+            'cost_per_hour = 30.0\n[[staff.billing.shifts]]\ncount = 8\ndays = ["mon-sun"]',
+            "cost_per_hour = 30.0\nholiday_duty = 0.3\n[[staff.billing.shifts]]\ncount = 10\n"
+            'days = ["mon-fri"]',
+        )
+        .replace("days = 2\n", "days = 8\n")
+    )
+    centre = Centre(parse_scenario(text, "duty.toml"), db_url)
+    billing = [w for w in centre.workers.values() if w.role == "billing"]
+    day = 24 * 60.0
+
+    def at_work(worker: Any, first: float, last: float) -> bool:
+        return any(s < last and e > first for s, e in worker.intervals)
+
+    # Monday 3 October 2011 is a public holiday: three of the ten work; Monday the 10th
+    # is an ordinary day and all ten do. Agents and seats are not on a rota: all or none.
+    assert [w.id for w in billing if at_work(w, 0, day)] == [
+        "billing-01",
+        "billing-02",
+        "billing-03",
+    ]
+    assert all(at_work(w, 7 * day, 8 * day) for w in billing)
+    assert not any(at_work(w, 0, day) for w in centre.workers.values() if w.role == "agent")
+    # At a fifth of the scale two people are left, and round(0.6) = 1 of them is on duty.
+    small = parse_scenario(text, "duty.toml").with_run(scale=0.2).staff_rota()
+    assert [r for r in small if r[0] == "billing"] == [
+        ("billing", 0, "billing-01", True),
+        ("billing", 0, "billing-02", False),
+    ]
+    with pytest.raises(ScenarioError, match="holiday_duty: the role already works_holidays"):
+        parse_scenario(
+            text.replace("holiday_duty = 0.3", "holiday_duty = 0.3\nworks_holidays = true")
+        )
+
+
 def test_staff_form_values_name_a_known_role(db_url: str) -> None:
     text = REPAIR.read_text(encoding="utf-8").replace(
         'form = { engineer = { staff = "engineer" } }',

@@ -287,23 +287,24 @@ class Centre:
         self._check_routing()
         self.workers: dict[str, Worker] = {}
         horizon = (run.days + run.drain_days) * DAY
-        intervals: dict[tuple[str, int], list[tuple[float, float]]] = {}
-        for role_name, n, wid in scenario.staff_members():
+        intervals: dict[tuple[str, int, bool], list[tuple[float, float]]] = {}
+        for role_name, n, wid, on_holidays in scenario.staff_rota():
             role = scenario.staff[role_name]
-            if (role_name, n) not in intervals:
-                intervals[role_name, n] = shift_intervals(
+            key = (role_name, n, on_holidays)
+            if key not in intervals:
+                intervals[key] = shift_intervals(
                     role.shifts[n],
                     self.start,
                     horizon,
                     run.timezone,
-                    run.holidays == "china" and not role.works_holidays,
+                    run.holidays == "china" and not on_holidays,
                 )
             self.workers[wid] = Worker(
                 id=wid,
                 role=role_name,
                 user=User.of(wid, groups=role.groups, roles=role.roles),
                 groups=tuple(role.groups),
-                intervals=intervals[role_name, n],
+                intervals=intervals[key],
                 seat=role.seat,
             )
 

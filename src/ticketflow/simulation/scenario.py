@@ -220,7 +220,20 @@ class Role(_Model):
     cost_per_hour: Annotated[float, Field(ge=0.0)] = 0.0
     paid: Literal["shift", "busy"] = "shift"
     works_holidays: bool = False
+    holiday_duty: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     shifts: list[Shift] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_holiday_rule(self) -> Role:
+        if self.works_holidays and self.holiday_duty:
+            raise ValueError(
+                "holiday_duty: the role already works_holidays (all of it); give one or the other"
+            )
+        return self
+
+    def on_duty(self, count: int) -> int:
+        """How many of a shift's ``count`` people keep working on public holidays."""
+        return count if self.works_holidays else round(count * self.holiday_duty)
 
 
 class Category(BaseModel):
@@ -524,13 +537,24 @@ class Scenario(_Model):
         Ids are ``<role>-NN``, or ``<role>-<shift>-NN`` for a role with several shifts;
         they are the users who claim, complete and earn points in the store.
         """
+        return [(name, n, wid) for name, n, wid, _ in self.staff_rota()]
+
+    def staff_rota(self) -> list[tuple[str, int, str, bool]]:
+        """:meth:`staff_members` with whether each person works public holidays: all of a
+        role that ``works_holidays``, the first ``holiday_duty`` share of each shift of
+        one that keeps a holiday duty rota (节假日值班), nobody of the others."""
         members = []
         for name, role in self.staff.items():
             for n, shift in enumerate(role.shifts):
-                for k in range(max(1, round(shift.count * self.scenario.scale))):
+                count = self.head_count(shift)
+                for k in range(count):
                     tag = f"{n + 1}-{k + 1:02d}" if len(role.shifts) > 1 else f"{k + 1:02d}"
-                    members.append((name, n, f"{name}-{tag}"))
+                    members.append((name, n, f"{name}-{tag}", k < role.on_duty(count)))
         return members
+
+    def head_count(self, shift: Shift) -> int:
+        """People on ``shift`` at the run's scale (rounded, at least one)."""
+        return max(1, round(shift.count * self.scenario.scale))
 
     def expected_daily_arrivals(self) -> float:
         """Mean arrivals per day at this scenario's scale."""
