@@ -281,6 +281,11 @@ def _steal(before: list[int] | None, after: list[int] | None) -> float | None:
     return round(100.0 * spent[7] / total, 1) if total else None
 
 
+def _figure(value: float) -> str:
+    """A calibration figure as the seed writes it: 198,569 and 21.7, not 1.986e+05."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
 def _load() -> float | None:
     return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
 
@@ -333,7 +338,7 @@ def section(results: list[dict[str, Any]], floors: list[dict[str, Any]] | None =
             lines.append(
                 "Against every figure of the scenario's seed: "
                 + "; ".join(
-                    f"{c['label']} {c['simulated']:,.4g} (seed {c['target']:,.4g}, "
+                    f"{c['label']} {_figure(c['simulated'])} (seed {_figure(c['target'])}, "
                     f"{c['deviation']:+.1%})"
                     for c in last["calibration"]
                     if c["simulated"] is not None and c["deviation"] is not None
