@@ -495,9 +495,27 @@ def test_every_visit_succeeding_takes_one_visit_per_onsite_ticket(db_url: str) -
     assert k["tasks"]["phone_callback"]["completed"] == onsite
 
 
-def test_callback_flag_follows_the_bpmn_expression() -> None:
-    from types import SimpleNamespace
+def _callback_task(expression: str) -> Any:
+    """A user task marked ``ticketflow.callback = expression``, as the loader builds it."""
+    from ticketflow.definitions.forms import Form
+    from ticketflow.definitions.model import UserTaskInfo
 
+    return UserTaskInfo(
+        element_id="callback",
+        name="回访 Callback",
+        lane=None,
+        candidate_groups=("callback_agent",),
+        candidate_groups_expression=None,
+        assignee_expression=None,
+        form=Form(),
+        due_in=None,
+        documentation=None,
+        line=None,
+        properties={"ticketflow.callback": expression},
+    )
+
+
+def test_callback_flag_follows_the_bpmn_expression() -> None:
     import numpy as np
 
     from ticketflow.simulation.behaviour import callback_result
@@ -507,8 +525,7 @@ def test_callback_flag_follows_the_bpmn_expression() -> None:
         settings = Callback.model_validate(
             {"score": score, "satisfied_threshold": 50.0, "score_field": "satisfaction"}
         )
-        info = SimpleNamespace(properties={"ticketflow.callback": expression})
-        return callback_result(settings, 0.0, info, np.random.default_rng(0))  # type: ignore[arg-type]
+        return callback_result(settings, 0.0, _callback_task(expression), np.random.default_rng(0))
 
     assert judged("not problem", 30) == {"satisfaction": 30, "problem": True}
     assert judged("${not problem}", 80) == {"satisfaction": 80, "problem": False}
@@ -518,20 +535,18 @@ def test_callback_flag_follows_the_bpmn_expression() -> None:
 
 
 def test_callback_waiting_penalty_stops_at_its_cap() -> None:
-    from types import SimpleNamespace
-
     import numpy as np
 
     from ticketflow.simulation.behaviour import callback_result
     from ticketflow.simulation.scenario import Callback
 
-    info = SimpleNamespace(properties={"ticketflow.callback": "satisfied"})
+    info = _callback_task("satisfied")
 
     def score(hours: float, cap: float | None) -> Any:
         settings = Callback.model_validate(
             {"score": 80.0, "penalty_per_hour": 0.5, "penalty_max": cap, "satisfied_threshold": 50}
         )
-        return callback_result(settings, hours, info, np.random.default_rng(0))  # type: ignore[arg-type]
+        return callback_result(settings, hours, info, np.random.default_rng(0))
 
     assert score(20, 24.0) == {"score": 70, "satisfied": True}
     assert score(48, 24.0) == {"score": 56, "satisfied": True}

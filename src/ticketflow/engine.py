@@ -1522,7 +1522,7 @@ class Engine:
             hook.ticketflow_task_completed(
                 ctx=ctx, ticket=ticket_view, task=task_view, data=cleaned
             )
-            callback = info.properties.get("ticketflow.callback")
+            callback = info.callback
             if callback is not None:
                 satisfied = self._satisfaction(callback, {**after, **cleaned}, ticket.number, info)
                 hook.ticketflow_callback_result(
@@ -1606,7 +1606,7 @@ class Engine:
         self, expression: str, data: Mapping[str, Any], number: str | None, info: UserTaskInfo
     ) -> bool:
         try:
-            return bool(evaluate(strip_el(expression or "satisfied"), data))
+            return bool(evaluate(expression, data))
         except ExpressionError as exc:
             raise ProcessExecutionError(
                 f"ticketflow.callback of '{info.element_id}': {exc}",
@@ -1743,7 +1743,7 @@ class Engine:
                 if decision.assignee is not None:
                     assignee = decision.assignee or None
                 details["dispatch"] = decision.reason or "dispatched by a plugin"
-            if "ticketflow.callback" in info.properties:
+            if info.callback is not None:
                 plan = self.plugins.hook.ticketflow_plan_callback(
                     ctx=ctx, ticket=self._ticket_view(s, ticket, kept), proposal=proposal
                 )

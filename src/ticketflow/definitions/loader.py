@@ -439,10 +439,10 @@ def _user_tasks(process: etree._Element, filename: str) -> dict[str, UserTaskInf
             line=task.sourceline,
             properties=_properties(task),
         )
-        callback = infos[tid].properties.get("ticketflow.callback")
+        callback = infos[tid].callback
         if callback is not None:
             try:
-                check_expression(strip_el(callback or "satisfied"))
+                check_expression(callback)
             except ExpressionError as exc:
                 raise DefinitionError(
                     f"ticketflow.callback must be an expression giving satisfaction: {exc}",

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from ticketflow.definitions.forms import Form
+from ticketflow.runtime.expressions import strip_el
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,14 @@ class UserTaskInfo:
     line: int | None
     #: camunda:properties of the task (e.g. ``ticketflow.callback``).
     properties: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def callback(self) -> str | None:
+        """The expression judging satisfaction on a callback (回访) task: its
+        ``ticketflow.callback`` property without ``${...}``, ``satisfied`` when the property
+        is empty; None when the task is not a callback."""
+        expression = self.properties.get("ticketflow.callback")
+        return None if expression is None else strip_el(expression or "satisfied")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from ticketflow.definitions.model import UserTaskInfo
-from ticketflow.runtime.expressions import strip_el
 from ticketflow.simulation.scenario import (
     Callback,
     Category,
@@ -252,7 +251,7 @@ def callback_result(
     out: dict[str, Any] = {settings.score_field: round(score)}
     satisfied = score >= settings.satisfied_threshold
     # Read as the engine reads it (Engine._satisfaction).
-    flag = strip_el(info.properties.get("ticketflow.callback") or "satisfied")
+    flag = info.callback or "satisfied"
     negated = flag.split(None, 1)
     if len(negated) == 2 and negated[0] == "not" and negated[1].isidentifier():
         out[negated[1]] = not satisfied

@@ -582,7 +582,7 @@ class Centre:
             item.element, ticket.complaint, ticket.number, ticket.data, ticket.rng
         )
         info = self.definition.user_tasks[item.element]
-        if "ticketflow.callback" in info.properties:
+        if info.callback is not None:
             hours = (self.env.now - ticket.since) / 60.0
             data.update(callback_result(self.scenario.callback, hours, info, ticket.rng))
             ticket.since = self.env.now

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from ticketflow.engine import Engine
 from ticketflow.reports import sla_compliance
-from ticketflow.runtime.expressions import ExpressionError, evaluate, strip_el
+from ticketflow.runtime.expressions import ExpressionError, evaluate
 from ticketflow.simulation.centre import RunResult
 from ticketflow.store.models import EventRow, TaskRow, TicketRow
 
@@ -207,9 +207,7 @@ def _callback_elements(engine: Engine, process: str) -> dict[str, str]:
     """The callback tasks (``ticketflow.callback``) and the expression judging each."""
     definition = engine.definition(process)
     return {
-        e: strip_el(info.properties["ticketflow.callback"] or "satisfied")
-        for e, info in definition.user_tasks.items()
-        if "ticketflow.callback" in info.properties
+        e: info.callback for e, info in definition.user_tasks.items() if info.callback is not None
     }
 
 
